@@ -1,0 +1,187 @@
+//! The [`Cache`] trait: the contract every backend and layer implements.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{CacheStats, Expiry, Health, Result, Ttl};
+
+/// A cache shared between tasks and components: what factories return and the admin API holds.
+pub type SharedCache = Arc<dyn Cache>;
+
+/// An asynchronous key-value cache over byte values.
+///
+/// Values are [`Bytes`] at this boundary so that layers (compression, encryption, monitoring) work
+/// without knowing the caller's type; typed access is provided on top by
+/// [`TypedCacheExt`](crate::TypedCacheExt) and [`Typed`](crate::Typed).
+///
+/// The trait is object safe: `Arc<dyn Cache>` ([`SharedCache`]) is itself a `Cache`.
+///
+/// # Semantics every implementation follows
+///
+/// - A miss, an expired entry and a deleted entry all read as `Ok(None)`; errors (connection lost,
+///   decryption failed, ...) are `Err`, never silently a miss.
+/// - `set` overwrites. Its [`Ttl`] is resolved with [`Ttl::resolve`] against the cache's default:
+///   zero and sub-millisecond TTLs are rejected with [`ErrorKind::InvalidInput`](crate::ErrorKind).
+/// - `delete` is idempotent and reports whether an entry was removed.
+/// - `exists` does not count as a read (no hit or miss) and does not change recency.
+/// - Pattern invalidation uses [`Glob`](crate::Glob) semantics (Redis `MATCH`) on the keys as the
+///   caller sees them.
+/// - Hits and misses are counted on reads (`get`, `get_many`, `get_with_ttl`) only.
+///
+/// The conformance suite in `stratacache-testkit` checks all of this for any implementation.
+#[async_trait]
+pub trait Cache: Send + Sync {
+    /// Reads a value; `Ok(None)` when the key is absent or expired.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures (connection, timeout, decryption, ...).
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// Writes a value, replacing any previous one, living for `ttl`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an out-of-range TTL or a
+    /// value the backend cannot hold; backend failures.
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()>;
+
+    /// Removes an entry; `Ok(true)` when it existed. Deleting a missing key is not an error.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Whether a live entry exists, without reading it, counting a hit or changing its recency.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    async fn exists(&self, key: &str) -> Result<bool>;
+
+    /// The remaining lifetime of an entry: `None` when absent, [`Expiry::Never`] when it has no
+    /// expiry.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    async fn ttl(&self, key: &str) -> Result<Option<Expiry>>;
+
+    /// Reads a value together with its remaining lifetime (used by tiered caches to promote an
+    /// entry without extending its life). Counts as a read.
+    ///
+    /// The default implementation calls [`get`](Cache::get) then [`ttl`](Cache::ttl); backends
+    /// that can do both at once should override it.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        let Some(value) = self.get(key).await? else {
+            return Ok(None);
+        };
+        Ok(self.ttl(key).await?.map(|expiry| (value, expiry)))
+    }
+
+    /// Reads several values; the result has one slot per key, in order.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures; no partial result is returned.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
+    /// Writes several values with the same TTL.
+    ///
+    /// The TTL is validated before anything is written. Backends that cannot write atomically
+    /// may have written some entries when a backend error is returned.
+    ///
+    /// # Errors
+    ///
+    /// As [`set`](Cache::set).
+    async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        for (key, value) in entries {
+            self.set(key, value.clone(), ttl).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes every entry whose key matches the glob `pattern` (Redis `MATCH` syntax, see
+    /// [`Glob`](crate::Glob)) and returns how many were removed.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64>;
+
+    /// Removes every entry of this cache (for a namespaced backend: of its namespace only).
+    ///
+    /// # Errors
+    ///
+    /// Backend failures.
+    async fn clear(&self) -> Result<()>;
+
+    /// Checks that the cache can serve requests. Never fails: problems are reported in the
+    /// returned [`Health`].
+    async fn health(&self) -> Health;
+
+    /// A snapshot of the cache's counters.
+    ///
+    /// Asynchronous because a backend may finish pending bookkeeping first (the memory backend
+    /// runs moka's maintenance so that entry and byte counts are exact).
+    async fn stats(&self) -> CacheStats;
+}
+
+macro_rules! forward_cache {
+    ($($ty:ty),*) => {$(
+        #[async_trait]
+        impl<C: Cache + ?Sized> Cache for $ty {
+            async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+                (**self).get(key).await
+            }
+            async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+                (**self).set(key, value, ttl).await
+            }
+            async fn delete(&self, key: &str) -> Result<bool> {
+                (**self).delete(key).await
+            }
+            async fn exists(&self, key: &str) -> Result<bool> {
+                (**self).exists(key).await
+            }
+            async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
+                (**self).ttl(key).await
+            }
+            async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+                (**self).get_with_ttl(key).await
+            }
+            async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+                (**self).get_many(keys).await
+            }
+            async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+                (**self).set_many(entries, ttl).await
+            }
+            async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+                (**self).invalidate_pattern(pattern).await
+            }
+            async fn clear(&self) -> Result<()> {
+                (**self).clear().await
+            }
+            async fn health(&self) -> Health {
+                (**self).health().await
+            }
+            async fn stats(&self) -> CacheStats {
+                (**self).stats().await
+            }
+        }
+    )*};
+}
+
+forward_cache!(Arc<C>, Box<C>, &C);

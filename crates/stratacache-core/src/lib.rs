@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod cache;
+mod error;
+pub mod glob;
+mod layer;
+mod stats;
+mod ttl;
+mod typed;
+
+pub use async_trait::async_trait;
+pub use bytes::Bytes;
+
+pub use cache::{Cache, SharedCache};
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use glob::Glob;
+pub use layer::{Identity, Layer, LayerExt, Stack};
+pub use stats::{CacheStats, Health, HealthStatus, StatsCounters};
+pub use ttl::{Expiry, MAX_TTL, MIN_TTL, Ttl};
+#[cfg(feature = "postcard")]
+pub use typed::Postcard;
+pub use typed::{Codec, Json, Typed, TypedCacheExt};
+pub mod serde_secs;

@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod cache;
+mod config;
+
+pub use cache::{MemoryCache, MemoryCacheBuilder};
+pub use config::{EvictionPolicy, MAX_ENTRIES_LIMIT, MIN_BYTES_LIMIT, MemoryConfig};
+pub use stratacache_core;

@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+// Test-support code: the conformance suite's job is to panic with a message saying what broke, so
+// `unwrap`, `expect` and `panic!` are how it reports (clippy allows them in `#[cfg(test)]` code only,
+// and this library is only ever used from tests).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod conformance;
