@@ -1,6 +1,9 @@
 //! End-to-end: the memory stack as an application assembles it (keys → layers → memory backend,
 //! held as a `SharedCache`), exercised through typed access.
 
+// Test code: helpers outside #[test] functions unwrap too (clippy exempts only the tests themselves).
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
