@@ -163,8 +163,14 @@ struct Xtask {
 impl Xtask {
     /// Finds cargo and the workspace root.
     fn new() -> Self {
-        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let root = manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf();
+        // `cargo run` sets CARGO_MANIFEST_DIR for the running binary too; prefer it to the
+        // compile-time value, which is stale when a shared target directory was built from
+        // another checkout (a clean clone in CI, say).
+        let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        let root = manifest_dir
+            .parent()
+            .map_or_else(|| manifest_dir.clone(), Path::to_path_buf);
         let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         Self { cargo, root }
     }

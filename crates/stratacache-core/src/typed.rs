@@ -79,6 +79,7 @@ fn decode_for<K: Codec, T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<
             K::NAME,
             e.message()
         ))
+        .with_source(e)
     })
 }
 
