@@ -74,7 +74,8 @@ pub trait Cache: Send + Sync {
     /// entry without extending its life). Counts as a read.
     ///
     /// The default implementation calls [`get`](Cache::get) then [`ttl`](Cache::ttl); backends
-    /// that can do both at once should override it.
+    /// that can do both at once should override it (an entry that expires between the two calls
+    /// reads as a miss but was counted as a hit by `get`).
     ///
     /// # Errors
     ///
@@ -108,6 +109,10 @@ pub trait Cache: Send + Sync {
     ///
     /// As [`set`](Cache::set).
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        // Reject a bad explicit TTL even for an empty batch, as backends that resolve it up front do.
+        if let Ttl::After(d) = ttl {
+            Expiry::checked(d, "ttl")?;
+        }
         for (key, value) in entries {
             self.set(key, value.clone(), ttl).await?;
         }

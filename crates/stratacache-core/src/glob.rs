@@ -14,8 +14,9 @@
 //! bound (`[a-]` is the range `]`..=`a`), and a trailing `\` matches a backslash. Matching is
 //! case-sensitive and works on bytes (a multi-byte UTF-8 character is several bytes for `?`). Range
 //! bounds compare as unsigned bytes (Redis compares C `char`, signed on x86, so ranges with bytes
-//! above 0x7F differ there: keep ranges ASCII). One deliberate difference: `*` matches the empty
-//! key, as `KEYS *` does, where Redis's `stringmatchlen` matches nothing against an empty key.
+//! above 0x7F differ there: keep ranges ASCII). One deliberate difference: `*` (and any pattern made
+//! only of stars) matches the empty key, as `KEYS *` does, where Redis's `stringmatchlen` matches
+//! nothing against an empty key.
 //!
 //! Unlike Redis's recursive matcher, which takes exponential time on patterns such as
 //! `*a*a*a*a*a*b`, [`Glob::matches`] compiles the pattern once and matches without recursion in

@@ -55,13 +55,13 @@ impl CacheStats {
 
     /// Reads that were counted (`hits + misses`).
     pub fn reads(&self) -> u64 {
-        self.hits + self.misses
+        self.hits.saturating_add(self.misses)
     }
 
     /// Hits divided by reads, as a fraction in `0.0..=1.0`; `None` before the first read.
     pub fn hit_ratio(&self) -> Option<f64> {
         let reads = self.reads();
-        (reads > 0).then(|| self.hits as f64 / reads as f64)
+        (reads > 0).then(|| (self.hits as f64 / reads as f64).min(1.0))
     }
 }
 

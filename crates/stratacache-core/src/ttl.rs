@@ -8,8 +8,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::{Error, Result};
 
 /// The shortest TTL a cache accepts: one millisecond, the resolution of Redis `SET ... PX`.
@@ -102,8 +100,7 @@ impl From<Expiry> for Ttl {
 ///
 /// Returned by [`Ttl::resolve`] and, as the *remaining* lifetime of an entry, by
 /// [`Cache::ttl`](crate::Cache::ttl).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Expiry {
     /// Expires after this duration.
     After(Duration),

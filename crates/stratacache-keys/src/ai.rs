@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use zeroize::Zeroizing;
 
 use crate::error::{KeyError, KeyPart, check_common, excerpt};
 
@@ -132,7 +133,7 @@ pub struct AiKeyBuilder {
     scheme: KeyScheme,
     text_hash_threshold: usize,
     max_text_length: Option<usize>,
-    secret: Option<[u8; 32]>,
+    secret: Option<Zeroizing<[u8; 32]>>,
     observer: Option<Arc<dyn KeyGenObserver>>,
 }
 
@@ -213,7 +214,7 @@ impl AiKeyBuilder {
     /// Keep the secret stable: changing it makes every existing key unreachable.
     #[must_use]
     pub fn with_secret(mut self, secret: [u8; 32]) -> Self {
-        self.secret = Some(secret);
+        self.secret = Some(Zeroizing::new(secret));
         self
     }
 
@@ -263,7 +264,7 @@ impl AiKeyBuilder {
         }
         let key = match self.scheme {
             KeyScheme::Reference => reference::key(text, chars, operation, options, self.text_hash_threshold),
-            KeyScheme::Hashed => hashed::key(self.secret.as_ref(), text, operation, options),
+            KeyScheme::Hashed => hashed::key(self.secret.as_deref(), text, operation, options),
         };
         if let (Some(observer), Some(start)) = (&self.observer, start) {
             observer.on_key_generated(start.elapsed(), chars);

@@ -45,6 +45,42 @@ impl Entry {
     }
 }
 
+/// How a byte bound and an entry bound become one moka weigher.
+///
+/// Every entry is charged at least `ceil(max_bytes / max_entries)` bytes, so a total charge within
+/// `max_bytes` implies at most `max_entries` entries. moka weights are `u32`: charges are counted in
+/// units of `unit` bytes, chosen so that the whole capacity fits in 31 bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ByteBound {
+    /// Bytes per weight unit (1 unless `max_bytes` exceeds 2³¹).
+    unit: u64,
+    /// The minimum charge of an entry, in bytes.
+    floor: u64,
+    /// moka's capacity, in units.
+    capacity: u64,
+}
+
+impl ByteBound {
+    fn new(max_bytes: u64, max_entries: u64) -> Self {
+        let unit = max_bytes.div_ceil(1 << 31).max(1);
+        Self {
+            unit,
+            floor: max_bytes.div_ceil(max_entries),
+            capacity: max_bytes / unit,
+        }
+    }
+
+    /// The weight of an entry of `size` bytes.
+    fn weight(self, size: u64) -> u32 {
+        u32::try_from(size.max(self.floor).div_ceil(self.unit)).unwrap_or(u32::MAX)
+    }
+
+    /// The largest entry that fits on its own.
+    fn max_entry_bytes(self) -> u64 {
+        self.capacity * self.unit
+    }
+}
+
 /// Per-entry expiry for moka: each entry carries its own deadline.
 struct PerEntryExpiry;
 
@@ -120,9 +156,14 @@ impl MemoryCache {
         config.validate()?;
         let counters = Arc::new(StatsCounters::default());
         let listener_counters = Arc::clone(&counters);
-        let listener = move |_key: Arc<String>, _entry: Entry, cause: RemovalCause| match cause {
+        let listener = move |_key: Arc<String>, entry: Entry, cause: RemovalCause| match cause {
             RemovalCause::Size => listener_counters.record_eviction(),
             RemovalCause::Expired => listener_counters.record_expiration(),
+            // An entry already past its deadline when it was deleted, invalidated or overwritten
+            // expired first: count it as such, so every expiry shows up once.
+            RemovalCause::Explicit | RemovalCause::Replaced if !entry.is_live() => {
+                listener_counters.record_expiration();
+            }
             RemovalCause::Explicit | RemovalCause::Replaced => {}
         };
         let policy = match config.eviction {
@@ -136,16 +177,11 @@ impl MemoryCache {
         let (cache, max_entry_bytes) = match config.max_bytes {
             None => (builder.max_capacity(config.max_entries).build(), None),
             Some(max_bytes) => {
-                // Charging every entry at least max_bytes / max_entries enforces both bounds with
-                // one weigher: total weight <= max_bytes implies count <= max_entries.
-                let floor = (max_bytes / config.max_entries).max(1);
-                let weigher = move |key: &String, entry: &Entry| -> u32 {
-                    let size = Entry::size(key, &entry.value).max(floor);
-                    u32::try_from(size).unwrap_or(u32::MAX)
-                };
+                let bound = ByteBound::new(max_bytes, config.max_entries);
+                let weigher = move |key: &String, entry: &Entry| bound.weight(Entry::size(key, &entry.value));
                 (
-                    builder.max_capacity(max_bytes).weigher(weigher).build(),
-                    Some(max_bytes.min(u64::from(u32::MAX))),
+                    builder.max_capacity(bound.capacity).weigher(weigher).build(),
+                    Some(bound.max_entry_bytes()),
                 )
             }
         };
@@ -382,5 +418,42 @@ impl MemoryCacheBuilder {
     /// As [`MemoryCache::from_config`].
     pub fn build(self) -> Result<MemoryCache> {
         MemoryCache::from_config(self.config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ByteBound;
+
+    /// Both bounds hold for any combination: `n` entries of the minimum charge fit only when
+    /// `n <= max_entries`, and the charges of the entries never undercount their bytes.
+    #[test]
+    fn byte_bound_enforces_both_limits() {
+        for (max_bytes, max_entries) in [
+            (1999, 1000),
+            (1024, 1000),
+            (1024, 1),
+            (1 << 40, 1),
+            (1 << 40, 3),
+            (u64::MAX / 2, 7),
+            (5000, 3),
+        ] {
+            let b = ByteBound::new(max_bytes, max_entries);
+            let min_weight = u64::from(b.weight(1));
+            assert!(
+                b.capacity / min_weight <= max_entries,
+                "{max_bytes}/{max_entries}: {b:?}"
+            );
+            assert!(b.capacity * b.unit <= max_bytes, "{b:?}");
+            assert!(b.capacity <= 1 << 31, "{b:?}");
+            // A charge in units never undercounts the bytes it stands for.
+            for size in [1, 100, 4096, b.max_entry_bytes()] {
+                assert!(u64::from(b.weight(size)) * b.unit >= size, "{size} {b:?}");
+            }
+            assert!(
+                u64::from(b.weight(b.max_entry_bytes())) <= b.capacity,
+                "largest entry fits: {b:?}"
+            );
+        }
     }
 }

@@ -65,6 +65,29 @@ async fn byte_bound_evicts() {
     assert_eq!(stats.max_bytes, Some(max_bytes));
 }
 
+/// With both bounds, the entry bound holds even when `max_bytes / max_entries` is not a whole number
+/// of bytes or does not fit moka's 32-bit weights.
+#[tokio::test]
+async fn entry_bound_holds_alongside_any_byte_bound() {
+    for (max_entries, max_bytes) in [(1000, 1999), (10, 1 << 40), (1, 1 << 40)] {
+        let cache = MemoryCache::builder()
+            .max_entries(max_entries)
+            .max_bytes(max_bytes)
+            .build()
+            .unwrap();
+        for i in 0..3 * max_entries {
+            cache.set(&format!("k{i}"), value(1), Ttl::Never).await.unwrap();
+        }
+        let stats = cache.stats().await;
+        let entries = stats.entries.unwrap();
+        assert!(
+            entries <= max_entries,
+            "{entries} entries with max_entries {max_entries}, max_bytes {max_bytes}"
+        );
+        assert!(entries > 0, "the cache kept nothing: {stats:?}");
+    }
+}
+
 #[tokio::test]
 async fn an_entry_larger_than_max_bytes_is_refused() {
     let cache = MemoryCache::builder().max_bytes(4096).build().unwrap();

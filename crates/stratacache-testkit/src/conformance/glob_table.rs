@@ -2,8 +2,8 @@
 //!
 //! The expectations were worked out by hand with Redis `MATCH` semantics (byte-wise, case
 //! sensitive, `*` may match nothing, `\` escapes, reversed ranges accepted) and are cross-checked
-//! against [`Glob`](stratacache_core::Glob) by this module's tests, so the table, the shared
-//! matcher and (through the Redis backend's run of the suite) a real Redis server all agree.
+//! against [`Glob`](stratacache_core::Glob) by this module's tests, so the table and the shared
+//! matcher agree. Once the Redis backend runs the suite, a real Redis server checks it too.
 
 /// One pattern of the table and the keys of [`GLOB_KEYS`] it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

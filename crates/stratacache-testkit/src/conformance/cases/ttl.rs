@@ -212,6 +212,11 @@ pub(crate) async fn ttl_validation(ctx: Ctx<'_>) {
             b"v1",
             format_args!("existing value after a refused set_many with {label}"),
         );
+        assert_err(
+            cache.set_many(&[], ttl).await,
+            ErrorKind::InvalidInput,
+            format_args!("empty set_many with {label}"),
+        );
     }
 
     // The bounds themselves are accepted.
