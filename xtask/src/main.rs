@@ -30,10 +30,14 @@ Commands:
                   args go to nextest / cargo test, e.g. `cargo xtask test -p stratacache-core`
   ci              what CI runs: fmt --check, clippy -D warnings, `test`, rustdoc -D warnings,
                   cargo deny check licenses bans sources
-  e2e [args...]   run the cross-crate end-to-end tests (package stratacache-e2e in tests/)
+  e2e [args...]   run the cross-crate end-to-end tests (package stratacache-e2e in tests/) against
+                  real servers (STRATACACHE_REQUIRE_REDIS=1: no Redis is a failure, not a skip)
   bench [filter]  run the benchmarks (bench profile), only those matching `filter` if given
   help            print this message
 ";
+
+/// Set to `1`, Redis test suites fail instead of skipping when no server can be started.
+const REQUIRE_REDIS: &str = "STRATACACHE_REQUIRE_REDIS";
 
 /// The end-to-end test package, in `tests/`.
 const E2E_PACKAGE: &str = "stratacache-e2e";
@@ -280,7 +284,8 @@ impl Xtask {
         } else {
             Step::cargo(&["test", "-p", E2E_PACKAGE, "--no-fail-fast"])
         };
-        self.run(&step.args(extra))
+        // The end-to-end tests must not skip for want of redis-server: fail instead.
+        self.run(&step.args(extra).env(REQUIRE_REDIS, "1"))
     }
 
     /// `cargo xtask bench [filter]`: every benchmark in the workspace, bench profile.

@@ -17,7 +17,7 @@ pub use cache::{Cache, SharedCache};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use glob::Glob;
 pub use layer::{Identity, Layer, LayerExt, Stack};
-pub use stats::{CacheStats, Health, HealthStatus, StatsCounters};
+pub use stats::{CacheStats, CompressionStats, Health, HealthStatus, StatsCounters};
 pub use ttl::{Expiry, MAX_TTL, MIN_TTL, Ttl};
 #[cfg(feature = "postcard")]
 pub use typed::Postcard;

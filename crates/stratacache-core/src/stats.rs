@@ -38,10 +38,49 @@ pub struct CacheStats {
     pub max_entries: Option<u64>,
     /// Maximum number of bytes, when bounded.
     pub max_bytes: Option<u64>,
+    /// Compression counters, from a compression layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<CompressionStats>,
     /// Snapshots of the caches this one is made of (the tiers of a tiered cache, the inner cache of
     /// a layer that keeps its own counters), outermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inner: Vec<CacheStats>,
+}
+
+/// What a compression layer did to the values written through it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CompressionStats {
+    /// Values stored compressed.
+    pub compressed: u64,
+    /// Values stored as they were: below the threshold, or not smaller once compressed.
+    pub stored_raw: u64,
+    /// Values decompressed on read.
+    pub decompressed: u64,
+    /// Bytes of the values given to the layer (all writes).
+    pub bytes_in: u64,
+    /// Bytes handed to the inner cache for those values (headers included).
+    pub bytes_stored: u64,
+    /// Total time spent compressing, in nanoseconds.
+    pub compress_nanos: u64,
+    /// Total time spent decompressing, in nanoseconds.
+    pub decompress_nanos: u64,
+}
+
+impl CompressionStats {
+    /// Bytes not stored thanks to compression (`bytes_in - bytes_stored`, never negative).
+    pub fn bytes_saved(&self) -> u64 {
+        self.bytes_in.saturating_sub(self.bytes_stored)
+    }
+
+    /// Saved bytes as a percentage of `bytes_in` (0 when nothing was written).
+    pub fn savings_percent(&self) -> f64 {
+        if self.bytes_in == 0 {
+            0.0
+        } else {
+            self.bytes_saved() as f64 * 100.0 / self.bytes_in as f64
+        }
+    }
 }
 
 impl CacheStats {

@@ -6,3 +6,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod conformance;
+#[cfg(feature = "redis")]
+pub mod redis;

@@ -1,0 +1,41 @@
+//! Mapping of redis-rs errors to [`stratacache_core::Error`], without secrets.
+
+use redis::{ErrorKind as RedisKind, RedisError};
+use stratacache_core::{Error, ErrorKind};
+
+/// Whether the connection that produced `e` should be dropped and replaced.
+pub(crate) fn breaks_connection(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_unrecoverable_error()
+}
+
+/// Classifies a redis-rs error. `context` says what was being done (`"GET"`, `"connect to
+/// redis://127.0.0.1:7000"`); it must not contain secrets.
+pub(crate) fn map(e: RedisError, context: &str) -> Error {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    let code = e.code().unwrap_or_default().to_owned();
+    let tls_rejected =
+        lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("notvalidforname");
+    let kind = if e.kind() == RedisKind::AuthenticationFailed
+        || matches!(code.as_str(), "WRONGPASS" | "NOAUTH" | "NOPERM")
+        || tls_rejected
+    {
+        ErrorKind::Authentication
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if breaks_connection(&e) {
+        ErrorKind::Connection
+    } else if e.kind() == RedisKind::InvalidClientConfig {
+        ErrorKind::Configuration
+    } else {
+        ErrorKind::Backend
+    };
+    let hint = match kind {
+        ErrorKind::Authentication if tls_rejected => {
+            "; TLS: the server's certificate is not trusted for this host (check security.tls.ca_file and the host name in the url)"
+        }
+        ErrorKind::Authentication => "; check security.username and security.password",
+        _ => "",
+    };
+    Error::new(kind, format!("{context}: {text}{hint}")).with_source(e)
+}

@@ -1,0 +1,53 @@
+//! The conformance suite on `RedisCache` against real servers in every mode.
+
+mod common;
+
+use stratacache_redis::RedisCache;
+use stratacache_testkit::conformance;
+use stratacache_testkit::redis::RedisMode;
+use stratacache_testkit::redis_server_or_skip;
+
+async fn conforms(mode: RedisMode, pool_size: usize) {
+    let server = redis_server_or_skip!(mode);
+    let server = &server;
+    conformance::run(|default_ttl| async move {
+        let mut config = common::config_for(server);
+        config.default_ttl = default_ttl;
+        config.pool_size = pool_size;
+        RedisCache::connect(config)
+            .await
+            .expect("connect to the fixture server")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain() {
+    conforms(RedisMode::Plain, 4).await;
+}
+
+/// The suite's 200 concurrent tasks share a pool of 8 connections here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_pool_of_8() {
+    conforms(RedisMode::Plain, 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password() {
+    conforms(RedisMode::Password, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_user() {
+    conforms(RedisMode::Acl, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_verification() {
+    conforms(RedisMode::Tls, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls() {
+    conforms(RedisMode::MutualTls, 2).await;
+}
