@@ -51,3 +51,49 @@ async fn tls_with_verification() {
 async fn mutual_tls() {
     conforms(RedisMode::MutualTls, 2).await;
 }
+
+/// A bounded memory L1 in front of Redis: the same suite, through both tiers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiered_memory_over_redis() {
+    use stratacache_memory::MemoryCache;
+    use stratacache_tiered::{TieredCache, TieredConfig};
+
+    let server = redis_server_or_skip!(RedisMode::Plain);
+    let server = &server;
+    conformance::run(|default_ttl| async move {
+        let l2 = RedisCache::connect(common::config_for(server))
+            .await
+            .expect("connect to the fixture server");
+        let l1 = MemoryCache::builder()
+            .max_entries(1_000)
+            .max_bytes(8 * 1024 * 1024)
+            .build()
+            .expect("memory L1");
+        let config = TieredConfig::default().with_default_ttl(default_ttl);
+        TieredCache::with_config(l1, l2, config).expect("tiered config")
+    })
+    .await;
+}
+
+/// The same over a mutual-TLS server with a tiny L1 that evicts constantly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiered_small_l1_over_mutual_tls() {
+    use std::time::Duration;
+
+    use stratacache_memory::MemoryCache;
+    use stratacache_tiered::{TieredCache, TieredConfig};
+
+    let server = redis_server_or_skip!(RedisMode::MutualTls);
+    let server = &server;
+    conformance::run(|default_ttl| async move {
+        let l2 = RedisCache::connect(common::config_for(server))
+            .await
+            .expect("connect to the fixture server");
+        let l1 = MemoryCache::builder().max_entries(16).build().expect("memory L1");
+        let config = TieredConfig::default()
+            .with_default_ttl(default_ttl)
+            .with_l1_ttl(Some(Duration::from_millis(50)));
+        TieredCache::with_config(l1, l2, config).expect("tiered config")
+    })
+    .await;
+}
