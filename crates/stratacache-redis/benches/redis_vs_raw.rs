@@ -126,7 +126,10 @@ fn main() {
     rt.block_on(async move {
         let mut config = RedisConfig::new(url.clone());
         config.namespace = NAMESPACE.into();
-        let cache = RedisCache::connect(config).await.unwrap();
+        let default_pool = config.pool_size;
+        let cache = RedisCache::connect(config.clone()).await.unwrap();
+        config.pool_size = 1;
+        let single = RedisCache::connect(config).await.unwrap();
         let raw: MultiplexedConnection =
             redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
         let value = Bytes::from(vec![b'x'; VALUE_LEN]);
@@ -138,56 +141,58 @@ fn main() {
         );
 
         let mut rows = Vec::new();
-        for (name, tasks, ops, test) in
-            [("GET, 1 task", 1, ops_1, "get"), ("GET, 50 tasks", 50, ops_50, "get"), ("SET, 1 task", 1, ops_1, "set"), ("SET, 50 tasks", 50, ops_50, "set")]
-        {
-            let (mut raw_v, mut ours_v) = (Vec::new(), Vec::new());
-            for _ in 0..rounds {
-                let conn = raw.clone();
-                let v = value.clone();
-                let prefix = format!("{NAMESPACE}:");
-                raw_v.push(
-                    throughput(tasks, ops, move |i| {
-                        let mut c = conn.clone();
-                        let k = format!("{prefix}{}", key(i));
-                        let v = v.clone();
-                        async move {
-                            if test == "get" {
-                                let got: Option<Vec<u8>> = redis::cmd("GET").arg(&k).query_async(&mut c).await.unwrap();
-                                black_box(got.unwrap());
-                            } else {
-                                redis::cmd("SET").arg(&k).arg(&v[..]).query_async::<()>(&mut c).await.unwrap();
+        // One multiplexed connection each (the like-for-like comparison), then the default pool.
+        for (subject, pool_label) in [(&single, "1 conn".to_owned()), (&cache, format!("pool {default_pool}"))] {
+            for (name, tasks, ops, test) in
+                [("GET, 1 task", 1, ops_1, "get"), ("GET, 50 tasks", 50, ops_50, "get"), ("SET, 1 task", 1, ops_1, "set"), ("SET, 50 tasks", 50, ops_50, "set")]
+            {
+                let (mut raw_v, mut ours_v) = (Vec::new(), Vec::new());
+                for _ in 0..rounds {
+                    let conn = raw.clone();
+                    let v = value.clone();
+                    let prefix = format!("{NAMESPACE}:");
+                    raw_v.push(
+                        throughput(tasks, ops, move |i| {
+                            let mut c = conn.clone();
+                            let k = format!("{prefix}{}", key(i));
+                            let v = v.clone();
+                            async move {
+                                if test == "get" {
+                                    let got: Option<Vec<u8>> = redis::cmd("GET").arg(&k).query_async(&mut c).await.unwrap();
+                                    black_box(got.unwrap());
+                                } else {
+                                    redis::cmd("SET").arg(&k).arg(&v[..]).query_async::<()>(&mut c).await.unwrap();
+                                }
                             }
-                        }
-                    })
-                    .await,
-                );
-                let c = cache.clone();
-                let v = value.clone();
-                ours_v.push(
-                    throughput(tasks, ops, move |i| {
-                        let c = c.clone();
-                        let v = v.clone();
-                        async move {
-                            if test == "get" {
-                                black_box(c.get(&key(i)).await.unwrap().unwrap());
-                            } else {
-                                c.set(&key(i), v, Ttl::Never).await.unwrap();
+                        })
+                        .await,
+                    );
+                    let c = subject.clone();
+                    let v = value.clone();
+                    ours_v.push(
+                        throughput(tasks, ops, move |i| {
+                            let c = c.clone();
+                            let v = v.clone();
+                            async move {
+                                if test == "get" {
+                                    black_box(c.get(&key(i)).await.unwrap().unwrap());
+                                } else {
+                                    c.set(&key(i), v, Ttl::Never).await.unwrap();
+                                }
                             }
-                        }
-                    })
-                    .await,
-                );
+                        })
+                        .await,
+                    );
+                }
+                let bench = redis_benchmark(port, test, tasks, if full { ops.min(100_000) } else { 1_000 });
+                rows.push(Row { name: format!("{name}, {pool_label}"), raw: median(raw_v), ours: median(ours_v), bench });
             }
-            let bench = redis_benchmark(port, test, tasks, if full { ops.min(100_000) } else { 1_000 });
-            rows.push(Row { name: name.into(), raw: median(raw_v), ours: median(ours_v), bench });
         }
-
-        println!("{:<15} {:>12} {:>12} {:>16} {:>22}", "scenario", "raw ops/s", "RedisCache", "redis-benchmark", "RedisCache / raw");
+        println!("{:<24} {:>12} {:>12} {:>16} {:>22}", "scenario", "raw ops/s", "RedisCache", "redis-benchmark", "RedisCache / raw");
         for r in &rows {
             let bench = r.bench.map_or_else(|| "n/a".to_owned(), |b| format!("{b:.0}"));
             println!(
-                "{:<15} {:>12.0} {:>12.0} {:>16} {:>9.2}x cost {:>6.1}% thr",
+                "{:<24} {:>12.0} {:>12.0} {:>16} {:>9.2}x cost {:>6.1}% thr",
                 r.name,
                 r.raw,
                 r.ours,

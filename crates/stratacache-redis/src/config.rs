@@ -161,7 +161,9 @@ pub struct RedisConfig {
     /// The database index; may also be given in the URL path (they must agree).
     #[serde(default)]
     pub database: Option<i64>,
-    /// Multiplexed connections kept open, `1..=256` (default 4).
+    /// Multiplexed connections kept open, `1..=256` (default 2). Each one pipelines the commands
+    /// of every task using it, so a few are enough; more help on many-core clients and servers
+    /// with I/O threads, and isolate slow replies (large values) from other traffic.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
     /// Time allowed to open a connection, TLS and AUTH included (default 5 s).
@@ -188,7 +190,7 @@ fn default_namespace() -> String {
     "stratacache".to_owned()
 }
 const fn default_pool_size() -> usize {
-    4
+    2
 }
 const fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)

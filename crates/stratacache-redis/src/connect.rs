@@ -180,12 +180,23 @@ pub(crate) async fn check_min_tls(config: &RedisConfig, client: &Client, endpoin
                 .add(cert)
                 .map_err(|e| Error::configuration(format!("security.tls.ca_file: {e}")))?;
         }
+    } else {
+        // The same trust as redis-rs's own connections: the system's roots.
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| Error::configuration(format!("TLS 1.3 configuration: {e}")))?
-        .with_root_certificates(roots);
+        .map_err(|e| Error::configuration(format!("TLS 1.3 configuration: {e}")))?;
+    let builder = if config.security.tls.verify_certificates {
+        builder.with_root_certificates(roots)
+    } else {
+        // Verification is off for the real connections too (and logged): only the version is probed.
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(AnyServer(provider)))
+    };
     let tls = match (
         &config.security.tls.client_cert_file,
         &config.security.tls.client_key_file,
@@ -228,6 +239,46 @@ pub(crate) async fn check_min_tls(config: &RedisConfig, client: &Client, endpoin
             ErrorKind::Timeout,
             format!("TLS 1.3 check of {}: timed out", endpoint.url),
         )),
+    }
+}
+
+/// A verifier that accepts any server certificate (handshake signatures are still checked), for
+/// the TLS 1.3 probe when `verify_certificates = false`.
+#[derive(Debug)]
+struct AnyServer(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        _server_name: &rustls_pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -259,3 +259,49 @@ async fn clear_and_invalidation_stay_in_the_namespace() {
         2
     );
 }
+
+#[tokio::test]
+async fn tls_13_minimum_is_enforced() {
+    use stratacache_redis::TlsVersion;
+
+    // Redis offers TLS 1.2 and 1.3 by default: the minimum is met.
+    let server = redis_server_or_skip!(RedisMode::Tls);
+    let mut config = common::config_for(&server);
+    config.security.tls.min_version = TlsVersion::Tls13;
+    let cache = common::connect(config).await;
+    cache
+        .set("k", Bytes::from_static(b"v"), Ttl::Never)
+        .await
+        .unwrap();
+
+    // A server limited to TLS 1.2 is refused at connect time, naming the setting.
+    let Some(old) = RedisServer::builder(RedisMode::Tls)
+        .config("tls-protocols", "TLSv1.2")
+        .start_or_skip()
+    else {
+        return;
+    };
+    let mut config = common::config_for(&old);
+    config.security.tls.min_version = TlsVersion::Tls13;
+    let err = connect_err(config).await;
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    assert!(err.to_string().contains("min_version = 1.3"), "{err}");
+    // The same server is fine with the default minimum.
+    common::connect(common::config_for(&old)).await;
+}
+
+#[tokio::test]
+async fn verification_off_accepts_an_untrusted_server() {
+    let server = redis_server_or_skip!(RedisMode::Tls);
+    let other = UnrelatedCa::generate();
+    let mut config = common::config_for(&server);
+    config.security.tls.ca_file = Some(other.ca_cert().to_path_buf());
+    config.security.tls.verify_certificates = false;
+    config.security.tls.min_version = stratacache_redis::TlsVersion::Tls13;
+    let cache = common::connect(config).await;
+    cache
+        .set("k", Bytes::from_static(b"v"), Ttl::Never)
+        .await
+        .unwrap();
+    assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+}

@@ -15,3 +15,21 @@ pub mod memory {
 #[cfg(feature = "keys")]
 #[cfg_attr(docsrs, doc(cfg(feature = "keys")))]
 pub use stratacache_keys as keys;
+
+/// The Redis backend: [`redis::RedisCache`], [`redis::RedisConfig`] with TLS and ACL settings,
+/// [`redis::RedisStatus`] (the `stratacache-redis` crate).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use stratacache_redis as redis;
+
+/// The zstd compression layer: [`compression::CompressionLayer`] and
+/// [`compression::CompressionConfig`] (the `stratacache-compression` crate).
+#[cfg(feature = "compression")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
+pub use stratacache_compression as compression;
+
+/// Two caches as one: [`tiered::TieredCache`] and [`tiered::TieredConfig`] (the
+/// `stratacache-tiered` crate).
+#[cfg(feature = "tiered")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tiered")))]
+pub use stratacache_tiered as tiered;
