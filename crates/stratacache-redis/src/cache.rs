@@ -215,33 +215,36 @@ impl RedisCache {
         resolved
     }
 
-    /// Removes every key of the namespace matching `pattern` (already prefixed), with SCAN and
-    /// UNLINK, one SCAN page at a time.
+    /// One `SCAN cursor MATCH pattern COUNT n` step (a full Redis pattern, prefix included):
+    /// the next cursor (0 at the end) and the page of keys. Each step is one short command, so
+    /// walking a namespace never blocks the server.
+    pub(crate) async fn scan_page(&self, pattern: &str, cursor: u64) -> Result<(u64, Vec<Vec<u8>>)> {
+        let count = self.inner.scan_count;
+        self.run("SCAN", |mut c| async move {
+            redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut c)
+                .await
+        })
+        .await
+    }
+
+    /// Removes every key matching `pattern` (prefix included), `UNLINK`ing each SCAN page.
     async fn scan_unlink(&self, pattern: &str) -> Result<u64> {
-        let mut cursor: u64 = 0;
-        let mut removed = 0u64;
+        let (mut cursor, mut removed) = (0, 0u64);
         loop {
-            let count = self.inner.scan_count;
-            let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .run("SCAN", |mut c| async move {
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(pattern)
-                        .arg("COUNT")
-                        .arg(count)
-                        .query_async(&mut c)
-                        .await
-                })
-                .await?;
+            let (next, keys) = self.scan_page(pattern, cursor).await?;
             if !keys.is_empty() {
                 let keys = &keys;
-                let n: u64 = self
+                removed += self
                     .run("UNLINK", |mut c| async move {
-                        redis::cmd("UNLINK").arg(keys).query_async(&mut c).await
+                        redis::cmd("UNLINK").arg(keys).query_async::<u64>(&mut c).await
                     })
                     .await?;
-                removed += n;
             }
             if next == 0 {
                 break;

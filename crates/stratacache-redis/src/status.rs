@@ -90,22 +90,10 @@ pub(crate) async fn collect(cache: &RedisCache) -> RedisStatus {
 }
 
 async fn count_keys(cache: &RedisCache) -> stratacache_core::Result<u64> {
-    let pattern = &format!("{}*", stratacache_core::glob::escape(&cache.redis_key("")));
-    let mut cursor = 0u64;
-    let mut total = 0u64;
+    let pattern = format!("{}*", stratacache_core::glob::escape(&cache.redis_key("")));
+    let (mut cursor, mut total) = (0, 0u64);
     loop {
-        let (next, keys): (u64, Vec<redis::Value>) = cache
-            .run("SCAN", |mut c| async move {
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
+        let (next, keys) = cache.scan_page(&pattern, cursor).await?;
         total += keys.len() as u64;
         if next == 0 {
             return Ok(total);
