@@ -6,6 +6,7 @@ mod cache;
 mod error;
 pub mod glob;
 mod layer;
+mod scan;
 mod stats;
 mod ttl;
 mod typed;
@@ -17,7 +18,8 @@ pub use cache::{Cache, SharedCache};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use glob::Glob;
 pub use layer::{Identity, Layer, LayerExt, Stack};
-pub use stats::{CacheStats, CompressionStats, Health, HealthStatus, StatsCounters};
+pub use scan::ScanKeys;
+pub use stats::{CacheStats, CompressionStats, EncryptionStats, Health, HealthStatus, StatsCounters};
 pub use ttl::{Expiry, MAX_TTL, MIN_TTL, Ttl};
 #[cfg(feature = "postcard")]
 pub use typed::Postcard;

@@ -41,10 +41,53 @@ pub struct CacheStats {
     /// Compression counters, from a compression layer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compression: Option<CompressionStats>,
+    /// Encryption counters, from an encryption layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionStats>,
     /// Snapshots of the caches this one is made of (the tiers of a tiered cache, the inner cache of
     /// a layer that keeps its own counters), outermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inner: Vec<CacheStats>,
+}
+
+/// What an encryption layer did: operations, failures by cause, bytes and time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct EncryptionStats {
+    /// Values sealed (encrypted) on write.
+    pub encrypted: u64,
+    /// Values opened (decrypted) on read.
+    pub decrypted: u64,
+    /// Plaintext bytes sealed.
+    pub bytes_encrypted: u64,
+    /// Plaintext bytes obtained by opening.
+    pub bytes_decrypted: u64,
+    /// Total time spent sealing, in nanoseconds.
+    pub encrypt_nanos: u64,
+    /// Total time spent opening, in nanoseconds.
+    pub decrypt_nanos: u64,
+    /// Reads that failed authentication: wrong key, tampered data, or a value moved to another key.
+    pub failed_authentication: u64,
+    /// Reads of envelopes sealed under a key id the key ring does not hold.
+    pub failed_unknown_key: u64,
+    /// Reads of bytes that are not an envelope (plaintext), refused in strict mode.
+    pub failed_not_envelope: u64,
+    /// Reads of malformed envelopes (truncated, unknown version).
+    pub failed_malformed: u64,
+    /// Plaintext values returned in migration mode (each one logged as a warning).
+    pub legacy_plaintext_reads: u64,
+    /// Reads of envelopes sealed under a key other than the primary (still to be re-encrypted).
+    pub old_key_reads: u64,
+}
+
+impl EncryptionStats {
+    /// All failed reads, whatever the cause.
+    pub fn failures(&self) -> u64 {
+        self.failed_authentication
+            + self.failed_unknown_key
+            + self.failed_not_envelope
+            + self.failed_malformed
+    }
 }
 
 /// What a compression layer did to the values written through it.

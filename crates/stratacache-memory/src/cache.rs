@@ -15,9 +15,9 @@ use crate::{EvictionPolicy, MemoryConfig};
 
 /// A stored value and the instant it expires (`None`: never).
 #[derive(Clone)]
-struct Entry {
-    value: Bytes,
-    expires_at: Option<Instant>,
+pub(crate) struct Entry {
+    pub(crate) value: Bytes,
+    pub(crate) expires_at: Option<Instant>,
 }
 
 impl Entry {
@@ -40,7 +40,7 @@ impl Entry {
         }
     }
 
-    fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         self.expires_at.is_none_or(|at| at > Instant::now())
     }
 }
@@ -196,6 +196,11 @@ impl MemoryCache {
     /// The settings this cache was built with.
     pub fn config(&self) -> &MemoryConfig {
         &self.config
+    }
+
+    /// The moka cache underneath.
+    pub(crate) fn moka(&self) -> &Moka<String, Entry> {
+        &self.cache
     }
 
     /// Runs moka's pending maintenance (evictions, expirations, listener notifications) now.

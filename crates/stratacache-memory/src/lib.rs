@@ -4,6 +4,7 @@
 
 mod cache;
 mod config;
+mod scan;
 
 pub use cache::{MemoryCache, MemoryCacheBuilder};
 pub use config::{EvictionPolicy, MAX_ENTRIES_LIMIT, MIN_BYTES_LIMIT, MemoryConfig};

@@ -51,3 +51,8 @@ async fn memory_cache_with_tiny_lfu_and_byte_bound_conforms() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_cache_scan_keys() {
+    stratacache_testkit::scan_keys::check(&builder(None).build().unwrap()).await;
+}

@@ -6,6 +6,7 @@ mod cache;
 mod config;
 mod connect;
 mod error;
+mod scan;
 mod status;
 
 pub use cache::RedisCache;

@@ -97,3 +97,13 @@ async fn tiered_small_l1_over_mutual_tls() {
     })
     .await;
 }
+
+/// `ScanKeys`, with a small SCAN COUNT so that the walk spans many pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_keys() {
+    let server = redis_server_or_skip!(RedisMode::Plain);
+    let mut config = common::config_for(&server);
+    config.scan_count = 50;
+    let cache = RedisCache::connect(config).await.expect("connect");
+    stratacache_testkit::scan_keys::check(&cache).await;
+}

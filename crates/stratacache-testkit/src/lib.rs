@@ -8,3 +8,4 @@
 pub mod conformance;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod scan_keys;
