@@ -33,6 +33,9 @@ Commands:
   e2e [args...]   run the cross-crate end-to-end tests (package stratacache-e2e in tests/) against
                   real servers (STRATACACHE_REQUIRE_REDIS=1: no Redis is a failure, not a skip)
   bench [filter]  run the benchmarks (bench profile), only those matching `filter` if given
+  reencrypt --namespace NS [--pattern GLOB] [--seal-plaintext]
+                  re-seal a Redis namespace under REDIS_ENCRYPTION_KEY (key rotation; see
+                  docs/security.md); reads CACHE_REDIS_URL and the REDIS_* variables
   help            print this message
 ";
 
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Some(Some("ci")) => xtask.ci(&rest),
         Some(Some("e2e")) => xtask.e2e(&rest),
         Some(Some("bench")) => xtask.bench(&rest),
+        Some(Some("reencrypt")) => xtask.reencrypt(&rest),
         Some(other) => {
             let name = other.map_or_else(|| "<non-UTF-8>".to_owned(), str::to_owned);
             eprint!("error: unknown command `{name}`\n\n{USAGE}");
@@ -286,6 +290,21 @@ impl Xtask {
         };
         // The end-to-end tests must not skip for want of redis-server: fail instead.
         self.run(&step.args(extra).env(REQUIRE_REDIS, "1"))
+    }
+
+    /// `cargo xtask reencrypt ...`: the key-rotation pass, as a command (tests/examples/reencrypt.rs).
+    fn reencrypt(&self, rest: &[OsString]) -> Result<(), Failure> {
+        let step = Step::cargo(&[
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            E2E_PACKAGE,
+            "--example",
+            "reencrypt",
+            "--",
+        ]);
+        self.run(&step.args(rest))
     }
 
     /// `cargo xtask bench [filter]`: every benchmark in the workspace, bench profile.
