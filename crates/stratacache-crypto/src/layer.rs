@@ -22,7 +22,9 @@ pub enum PlaintextPolicy {
     /// encryption was turned on: they are returned as they are, counted in
     /// `legacy_plaintext_reads` and logged as a warning (without the value). Envelopes that fail
     /// to open are still errors. Writes are always encrypted, so a cache converts as entries are
-    /// rewritten or expire; switch back to `Reject` once `legacy_plaintext_reads` stays at 0.
+    /// rewritten or expire, or when [`reencrypt`](crate::reencrypt) seals the rest
+    /// (`seal_plaintext`); switch back to `Reject` once its report shows no plaintext left
+    /// (`legacy_plaintext_reads` only sees values that are read).
     ///
     /// In this mode anyone who can write to the backend can make the application read a value of
     /// their choosing (by storing it unencrypted): use it only for the migration.

@@ -33,3 +33,10 @@ pub use stratacache_compression as compression;
 #[cfg(feature = "tiered")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tiered")))]
 pub use stratacache_tiered as tiered;
+
+/// Encryption at rest: [`crypto::EncryptionLayer`], [`crypto::KeyRing`],
+/// [`crypto::PlaintextPolicy`] and the re-encryption pass [`crypto::reencrypt`] (the
+/// `stratacache-crypto` crate).
+#[cfg(feature = "crypto")]
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
+pub use stratacache_crypto as crypto;
