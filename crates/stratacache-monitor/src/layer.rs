@@ -1,0 +1,242 @@
+//! [`MonitoringLayer`] and the wrapper it builds, [`Monitored`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use stratacache_core::{Bytes, Cache, CacheStats, Expiry, Health, Layer, Result, Ttl, async_trait};
+
+use crate::clock::Clock;
+use crate::monitor::{Monitor, MonitorConfig};
+use crate::snapshot::PerformanceSnapshot;
+use crate::window::{Operation, Outcome};
+
+/// A layer that measures every operation of the cache it wraps into a shared [`Monitor`].
+///
+/// Every cache wrapped by the same layer (or its clones) records into the same monitor; keep
+/// [`monitor`](Self::monitor) for the admin API or a Prometheus endpoint. Put it outermost, so it
+/// measures what callers see.
+#[derive(Debug, Clone)]
+pub struct MonitoringLayer {
+    monitor: Arc<Monitor>,
+}
+
+impl MonitoringLayer {
+    /// A layer with a new monitor on the system clock.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Configuration`](stratacache_core::ErrorKind::Configuration) when a setting of
+    /// `config` is invalid.
+    pub fn new(config: MonitorConfig) -> Result<Self> {
+        Ok(Self::from_monitor(Arc::new(Monitor::new(config)?)))
+    }
+
+    /// A layer with a new monitor reading wall-clock time from `clock`.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_clock(config: MonitorConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        Ok(Self::from_monitor(Arc::new(Monitor::with_clock(config, clock)?)))
+    }
+
+    /// A layer recording into an existing monitor.
+    pub fn from_monitor(monitor: Arc<Monitor>) -> Self {
+        Self { monitor }
+    }
+
+    /// The shared monitor.
+    pub fn monitor(&self) -> Arc<Monitor> {
+        Arc::clone(&self.monitor)
+    }
+}
+
+impl<C> Layer<C> for MonitoringLayer {
+    type Cache = Monitored<C>;
+
+    fn layer(&self, inner: C) -> Monitored<C> {
+        Monitored {
+            inner,
+            monitor: Arc::clone(&self.monitor),
+        }
+    }
+}
+
+/// A cache measured by a [`MonitoringLayer`]: every call is forwarded to the inner cache and its
+/// latency and outcome recorded. Hits and misses are counted on reads only (`get`, each key of
+/// `get_many`, `get_with_ttl`); `exists` and `ttl` are timed but are not reads.
+#[derive(Debug)]
+pub struct Monitored<C> {
+    inner: C,
+    monitor: Arc<Monitor>,
+}
+
+impl<C> Monitored<C> {
+    /// The wrapped cache.
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+
+    /// Unwraps the inner cache.
+    pub fn into_inner(self) -> C {
+        self.inner
+    }
+
+    /// The monitor this cache records into.
+    pub fn monitor(&self) -> &Arc<Monitor> {
+        &self.monitor
+    }
+
+    #[inline]
+    fn done<T>(
+        &self,
+        op: Operation,
+        start: Instant,
+        result: &Result<T>,
+        outcome: impl FnOnce(&T) -> Outcome,
+    ) {
+        let end = Instant::now();
+        let outcome = match result {
+            Ok(v) => outcome(v),
+            Err(e) => Outcome::Error(e.kind()),
+        };
+        self.monitor
+            .record_at(op, end.saturating_duration_since(start), end, outcome);
+    }
+}
+
+fn ok<T>(_: &T) -> Outcome {
+    Outcome::Ok
+}
+
+fn one_read<T>(v: &Option<T>) -> Outcome {
+    let hit = v.is_some();
+    Outcome::Read {
+        hits: u64::from(hit),
+        misses: u64::from(!hit),
+    }
+}
+
+impl<C: Cache> Monitored<C> {
+    /// [`invalidate_pattern`](Cache::invalidate_pattern), recording `context` (why the
+    /// invalidation happened, e.g. `"user_update"`) with the invalidation.
+    ///
+    /// # Errors
+    ///
+    /// Those of the inner cache.
+    pub async fn invalidate_pattern_with_context(&self, pattern: &str, context: &str) -> Result<u64> {
+        let start = Instant::now();
+        let result = self.inner.invalidate_pattern(pattern).await;
+        let elapsed = start.elapsed();
+        match &result {
+            Ok(removed) => {
+                self.monitor.record(Operation::Invalidate, elapsed, Outcome::Ok);
+                self.monitor
+                    .record_invalidation(pattern, *removed, elapsed, context);
+            }
+            Err(e) => self
+                .monitor
+                .record(Operation::Invalidate, elapsed, Outcome::Error(e.kind())),
+        }
+        result
+    }
+
+    /// The monitor's statistics with the inner cache's [`stats`](Cache::stats) (compression,
+    /// encryption, memory).
+    pub async fn snapshot(&self) -> PerformanceSnapshot {
+        let stats = self.inner.stats().await;
+        self.monitor.snapshot(Some(&stats))
+    }
+
+    /// The Prometheus text exposition with the inner cache's [`stats`](Cache::stats).
+    pub async fn render_prometheus(&self) -> String {
+        let stats = self.inner.stats().await;
+        self.monitor.render_prometheus(Some(&stats))
+    }
+}
+
+#[async_trait]
+impl<C: Cache> Cache for Monitored<C> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let start = Instant::now();
+        let result = self.inner.get(key).await;
+        self.done(Operation::Get, start, &result, one_read);
+        result
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+        let start = Instant::now();
+        let result = self.inner.set(key, value, ttl).await;
+        self.done(Operation::Set, start, &result, ok);
+        result
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let start = Instant::now();
+        let result = self.inner.delete(key).await;
+        self.done(Operation::Delete, start, &result, ok);
+        result
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let start = Instant::now();
+        let result = self.inner.exists(key).await;
+        self.done(Operation::Exists, start, &result, ok);
+        result
+    }
+
+    async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
+        let start = Instant::now();
+        let result = self.inner.ttl(key).await;
+        self.done(Operation::Ttl, start, &result, ok);
+        result
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        let start = Instant::now();
+        let result = self.inner.get_with_ttl(key).await;
+        self.done(Operation::GetWithTtl, start, &result, one_read);
+        result
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let start = Instant::now();
+        let result = self.inner.get_many(keys).await;
+        self.done(Operation::GetMany, start, &result, |values| {
+            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+            Outcome::Read {
+                hits,
+                misses: values.len() as u64 - hits,
+            }
+        });
+        result
+    }
+
+    async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        let start = Instant::now();
+        let result = self.inner.set_many(entries, ttl).await;
+        self.done(Operation::SetMany, start, &result, ok);
+        result
+    }
+
+    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+        self.invalidate_pattern_with_context(pattern, "").await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        let start = Instant::now();
+        let result = self.inner.clear().await;
+        self.done(Operation::Clear, start, &result, ok);
+        result
+    }
+
+    async fn health(&self) -> Health {
+        self.inner.health().await
+    }
+
+    /// The inner cache's statistics, unchanged (the monitor's own figures are in
+    /// [`snapshot`](Monitored::snapshot)).
+    async fn stats(&self) -> CacheStats {
+        self.inner.stats().await
+    }
+}
