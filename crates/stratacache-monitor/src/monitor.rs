@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use quanta::Instant;
 
 use serde::{Deserialize, Serialize};
 use stratacache_core::{Error, ErrorKind, Result};
@@ -156,7 +158,9 @@ impl Monitor {
         Ok(Self {
             window: Window::new(config.retention, config.slots),
             redis_memory: AtomicU64::new(u64::MAX),
-            anchor: clock.monotonic_anchor(),
+            // The clock's anchor pairs a std Instant with wall time; calls are timed with quanta,
+            // so pair a quanta reading with the same wall time instead.
+            anchor: clock.monotonic_anchor().map(|(_, wall)| (Instant::now(), wall)),
             invalidations,
             clock,
             config,

@@ -14,7 +14,7 @@ use stratacache_core::CacheStats;
 
 use crate::invalidation::AlertLevel;
 use crate::monitor::Monitor;
-use crate::window::{Agg, KEYGEN, KINDS, Operation, PROM_BUCKETS, SeriesAgg, kind_name};
+use crate::window::{Agg, KEYGEN, KINDS, Operation, SeriesAgg, kind_name, prom_edges};
 
 /// The `Content-Type` of [`Monitor::render_prometheus`]'s output (OpenMetrics text 1.0, which
 /// Prometheus scrapes natively).
@@ -24,7 +24,6 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Debug)]
 struct Scrape {
     total: Agg,
-    prom: Vec<Vec<u64>>,
     invalidations: u64,
     invalidated_keys: u64,
     alert_level: AlertLevel,
@@ -78,18 +77,22 @@ fn histogram(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    samples: &[(Labels<'_>, &SeriesAgg, &[u64])],
+    samples: &[(Labels<'_>, &SeriesAgg)],
 ) -> fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Histogram)?;
-    for (labels, series, prom) in samples {
-        let buckets: Vec<(f64, u64)> = PROM_BUCKETS
-            .iter()
-            .copied()
-            .chain([f64::INFINITY])
-            .zip(prom.iter().copied())
-            .collect();
+    for (labels, series) in samples {
+        // Non-cumulative counts per exported bucket, from the recording histogram (the encoder
+        // accumulates them).
+        let fine = &series.counts.buckets;
+        let mut buckets = Vec::with_capacity(prom_edges().len() + 1);
+        let mut below = 0;
+        for (le, edge) in prom_edges() {
+            buckets.push((le, fine[below..edge].iter().sum::<u64>()));
+            below = edge;
+        }
+        buckets.push((f64::INFINITY, fine[below..].iter().sum()));
         let sum = series.counts.sum_nanos as f64 / 1e9;
-        let count: u64 = prom.iter().sum();
+        let count: u64 = fine.iter().sum();
         sample(&mut m, labels, |m| {
             m.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
         })?;
@@ -145,9 +148,7 @@ impl Collector for Scrape {
             "Failed operations by error kind.",
             &errors,
         )?;
-        let durations: Vec<_> = ops()
-            .map(|(op, s)| (vec![("op", op.as_str())], s, self.prom[op.index()].as_slice()))
-            .collect();
+        let durations: Vec<_> = ops().map(|(op, s)| (vec![("op", op.as_str())], s)).collect();
         histogram(
             &mut enc,
             "stratacache_operation_duration_seconds",
@@ -172,7 +173,7 @@ impl Collector for Scrape {
             &mut enc,
             "stratacache_key_generation_duration_seconds",
             "AI key generation time.",
-            &[(no_labels(), keygen, self.prom[KEYGEN].as_slice())],
+            &[(no_labels(), keygen)],
         )?;
         counter(
             &mut enc,
@@ -292,7 +293,6 @@ impl Monitor {
         let inv = self.invalidations.snapshot();
         let scrape = Scrape {
             total: merged.total,
-            prom: merged.prom,
             invalidations: inv.total_invalidations,
             invalidated_keys: inv.total_keys_invalidated,
             alert_level: inv.thresholds.current_alert_level,

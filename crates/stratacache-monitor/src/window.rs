@@ -109,32 +109,26 @@ fn kind_index(kind: ErrorKind) -> usize {
     KINDS.iter().position(|k| *k == kind).unwrap_or(KINDS.len())
 }
 
-/// Upper bounds (seconds) of the Prometheus histogram buckets (`+Inf` is implicit).
+/// The nominal ladder of the Prometheus histogram buckets, in seconds (`+Inf` is implicit). Each
+/// exported `le` is the edge of the recording histogram nearest below the nominal value (e.g.
+/// 9.216 µs for 10 µs), so the exported counts are exact without a second counter per call.
 pub(crate) const PROM_BUCKETS: [f64; 19] = [
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
     0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-const PROM_BUCKET_NANOS: [u64; 19] = [
-    10_000,
-    25_000,
-    50_000,
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-    10_000_000,
-    25_000_000,
-    50_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-    2_500_000_000,
-    5_000_000_000,
-    10_000_000_000,
-];
+
+/// The exported Prometheus buckets: `(le in seconds, number of recording-histogram buckets below
+/// that edge)`.
+pub(crate) fn prom_edges() -> Vec<(f64, usize)> {
+    PROM_BUCKETS
+        .iter()
+        .map(|&nominal| {
+            let index = histogram::bucket_of((nominal * 1e9) as u64);
+            let (lower, _) = histogram::bucket_range(index);
+            (lower as f64 / 1e9, index)
+        })
+        .collect()
+}
 
 fn zeros<const N: usize>() -> [AtomicU64; N] {
     std::array::from_fn(|_| AtomicU64::new(0))
@@ -350,19 +344,12 @@ fn nanos_of(d: Duration) -> u64 {
         .saturating_add(u64::from(d.subsec_nanos()))
 }
 
-/// Since-start Prometheus buckets of one series (not cumulative).
-#[derive(Debug)]
-struct PromSeries {
-    buckets: [AtomicU64; PROM_BUCKETS.len() + 1],
-}
-
-/// The ring of slots, the retired totals and the since-start Prometheus buckets.
+/// The ring of slots and the retired totals.
 #[derive(Debug)]
 pub(crate) struct Window {
     slots: Box<[Slot]>,
     slot_nanos: u64,
     retired: Mutex<Agg>,
-    prom: Box<[PromSeries]>,
 }
 
 /// Snapshots of the window and of the totals since start.
@@ -370,8 +357,6 @@ pub(crate) struct Window {
 pub(crate) struct Merged {
     pub(crate) window: Agg,
     pub(crate) total: Agg,
-    /// Since-start Prometheus buckets per series (not cumulative, `+Inf` last).
-    pub(crate) prom: Vec<Vec<u64>>,
 }
 
 impl Window {
@@ -382,7 +367,6 @@ impl Window {
             slots: (0..slots).map(|_| Slot::new()).collect(),
             slot_nanos,
             retired: Mutex::new(Agg::default()),
-            prom: (0..SERIES).map(|_| PromSeries { buckets: zeros() }).collect(),
         }
     }
 
@@ -432,8 +416,6 @@ impl Window {
         let slot = self.slot(now);
         let s = &slot.series[series];
         s.record(nanos, slow);
-        let bucket = PROM_BUCKET_NANOS.partition_point(|&b| b < nanos);
-        self.prom[series].buckets[bucket].fetch_add(1, Relaxed);
         match outcome {
             Outcome::Ok => {}
             Outcome::Read { hits, misses } => {
@@ -479,11 +461,6 @@ impl Window {
             total.merge(&one);
         }
         drop(retired);
-        let prom = self
-            .prom
-            .iter()
-            .map(|p| p.buckets.iter().map(|b| b.load(Relaxed)).collect())
-            .collect();
-        Merged { window, total, prom }
+        Merged { window, total }
     }
 }

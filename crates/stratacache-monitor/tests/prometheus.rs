@@ -137,16 +137,36 @@ async fn exposition_reports_known_operations() {
     assert_eq!(e.get("stratacache_redis_used_memory_bytes"), 4096.0);
     assert_eq!(e.get("stratacache_cache_entries"), 1.0);
 
-    // The histogram: cumulative buckets, `+Inf` = count, sum in seconds.
-    let delete = |le: &str| {
-        e.get(&format!(
-            r#"stratacache_operation_duration_seconds_bucket{{le="{le}",op="delete"}}"#
-        ))
+    // The histogram: cumulative buckets, `+Inf` = count, sum in seconds. Each exported `le` is
+    // the recording histogram's edge at or just below the nominal ladder value (within 12.5 %).
+    let bucket_near = |metric: &str, labels: &str, nominal: f64| -> f64 {
+        let (le, value) = e
+            .samples
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{metric}{{")) && k.contains(labels))
+            .filter_map(|(k, v)| {
+                let le: f64 = k.split(r#"le=""#).nth(1)?.split('"').next()?.parse().ok()?;
+                (le <= nominal).then_some((le, *v))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap_or_else(|| panic!("no {metric} bucket at or below {nominal}"));
+        assert!(le > nominal * 0.875, "le {le} is too far below {nominal}");
+        value
     };
-    assert_eq!(delete("0.025"), 0.0);
-    assert_eq!(delete("0.05"), 1.0);
-    assert_eq!(delete("0.1"), 2.0);
-    assert_eq!(delete("+Inf"), 2.0);
+    let delete = |nominal: f64| {
+        bucket_near(
+            "stratacache_operation_duration_seconds_bucket",
+            r#"op="delete""#,
+            nominal,
+        )
+    };
+    assert_eq!(delete(0.025), 0.0);
+    assert_eq!(delete(0.05), 1.0);
+    assert_eq!(delete(0.1), 2.0);
+    assert_eq!(
+        e.get(r#"stratacache_operation_duration_seconds_bucket{le="+Inf",op="delete"}"#),
+        2.0
+    );
     assert_eq!(
         e.get(r#"stratacache_operation_duration_seconds_count{op="delete"}"#),
         2.0
@@ -154,7 +174,11 @@ async fn exposition_reports_known_operations() {
     assert!((e.get(r#"stratacache_operation_duration_seconds_sum{op="delete"}"#) - 0.1).abs() < 1e-9);
     assert_eq!(e.get("stratacache_key_generation_duration_seconds_count"), 1.0);
     assert_eq!(
-        e.get(r#"stratacache_key_generation_duration_seconds_bucket{le="0.000025"}"#),
+        bucket_near(
+            "stratacache_key_generation_duration_seconds_bucket",
+            "",
+            0.000_025
+        ),
         1.0
     );
     // Every bucket of `set` is there, and `+Inf` holds the three calls.
