@@ -40,3 +40,9 @@ pub use stratacache_tiered as tiered;
 #[cfg(feature = "crypto")]
 #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use stratacache_crypto as crypto;
+
+/// Monitoring: [`monitor::MonitoringLayer`], the reference-shaped performance snapshot, the
+/// invalidation analytics and Prometheus text (the `stratacache-monitor` crate).
+#[cfg(feature = "monitor")]
+#[cfg_attr(docsrs, doc(cfg(feature = "monitor")))]
+pub use stratacache_monitor as monitor;
