@@ -4,27 +4,16 @@
 // Test code: helpers outside #[test] functions unwrap too (clippy exempts only the tests themselves).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use stratacache_compression::CompressionLayer;
 use stratacache_core::{Bytes, Cache, ErrorKind, Expiry, LayerExt, SharedCache, Ttl};
 use stratacache_crypto::rotate::{ReencryptOptions, reencrypt};
 use stratacache_crypto::{EncryptionKey, EncryptionLayer, KeyRing, PlaintextPolicy, envelope};
-use stratacache_redis::{RedisCache, RedisConfig, Secret};
-use stratacache_testkit::redis::{RedisMode, RedisServer, unique_namespace};
-
-fn redis_config(server: &RedisServer) -> RedisConfig {
-    let mut config = RedisConfig::new(server.url());
-    config.namespace = unique_namespace("crypto").trim_end_matches(':').to_owned();
-    config.security.password = server.password().map(Secret::new);
-    config.security.username = server.username().map(str::to_owned);
-    if let Some(tls) = server.tls() {
-        config.security.tls.ca_file = Some(tls.ca_cert.clone());
-        config.security.tls.client_cert_file.clone_from(&tls.client_cert);
-        config.security.tls.client_key_file.clone_from(&tls.client_key);
-    }
-    config
-}
+use stratacache_redis::RedisCache;
+use stratacache_testkit::redis::{RedisMode, RedisServer};
 
 fn ring() -> KeyRing {
     KeyRing::new(EncryptionKey::generate())
@@ -40,7 +29,9 @@ async fn round_trips_and_redis_sees_only_envelopes() {
     let Some(server) = RedisServer::start_or_skip(RedisMode::Plain) else {
         return;
     };
-    let redis = RedisCache::connect(redis_config(&server)).await.unwrap();
+    let redis = RedisCache::connect(common::redis_config(&server, "crypto"))
+        .await
+        .unwrap();
     let cache = redis.clone().layer(EncryptionLayer::new(ring()));
     let mut plain = redis::Client::open(server.url())
         .unwrap()
@@ -86,7 +77,9 @@ async fn tampering_and_moving_values_in_redis_is_detected() {
     let Some(server) = RedisServer::start_or_skip(RedisMode::Acl) else {
         return;
     };
-    let redis = RedisCache::connect(redis_config(&server)).await.unwrap();
+    let redis = RedisCache::connect(common::redis_config(&server, "crypto"))
+        .await
+        .unwrap();
     let cache = redis.clone().layer(EncryptionLayer::new(ring()));
     cache
         .set("a", Bytes::from_static(b"alice's data"), Ttl::Never)
@@ -136,7 +129,9 @@ async fn rotation_without_downtime_over_tls() {
     let Some(server) = RedisServer::start_or_skip(RedisMode::Tls) else {
         return;
     };
-    let redis = RedisCache::connect(redis_config(&server)).await.unwrap();
+    let redis = RedisCache::connect(common::redis_config(&server, "crypto"))
+        .await
+        .unwrap();
     let old_key = EncryptionKey::generate();
     let old_ring = KeyRing::new(old_key.clone());
     let old = redis.clone().layer(EncryptionLayer::new(old_ring.clone()));
@@ -212,7 +207,9 @@ async fn migration_from_plaintext() {
     let Some(server) = RedisServer::start_or_skip(RedisMode::Password) else {
         return;
     };
-    let redis = RedisCache::connect(redis_config(&server)).await.unwrap();
+    let redis = RedisCache::connect(common::redis_config(&server, "crypto"))
+        .await
+        .unwrap();
     // Values written before encryption was turned on.
     for i in 0..20 {
         redis
@@ -275,7 +272,9 @@ async fn concurrent_tasks_over_mutual_tls() {
     let Some(server) = RedisServer::start_or_skip(RedisMode::MutualTls) else {
         return;
     };
-    let redis = RedisCache::connect(redis_config(&server)).await.unwrap();
+    let redis = RedisCache::connect(common::redis_config(&server, "crypto"))
+        .await
+        .unwrap();
     let cache: SharedCache = Arc::new(redis.layer(EncryptionLayer::new(ring())));
     let tasks: Vec<_> = (0..200)
         .map(|t| {
@@ -307,7 +306,9 @@ async fn compression_inside_encryption_saves_bytes() {
     let Some(server) = RedisServer::start_or_skip(RedisMode::Plain) else {
         return;
     };
-    let redis = RedisCache::connect(redis_config(&server)).await.unwrap();
+    let redis = RedisCache::connect(common::redis_config(&server, "crypto"))
+        .await
+        .unwrap();
     let compression = CompressionLayer::builder().threshold(200).build().unwrap();
     // Outermost first: compression, then encryption, then Redis.
     let cache = redis

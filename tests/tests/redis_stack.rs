@@ -4,6 +4,8 @@
 // Test code: helpers outside #[test] functions unwrap too (clippy exempts only the tests themselves).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,26 +15,15 @@ use stratacache_compression::CompressionLayer;
 use stratacache_core::{Cache, Expiry, LayerExt, SharedCache, Ttl, TypedCacheExt};
 use stratacache_keys::{AiKeyBuilder, KeyScheme, Namespace};
 use stratacache_memory::MemoryCache;
-use stratacache_redis::{RedisCache, RedisConfig, Secret};
-use stratacache_testkit::redis::{RedisMode, RedisServer, unique_namespace};
+use stratacache_redis::RedisCache;
+use stratacache_testkit::redis::{RedisMode, RedisServer};
 use stratacache_tiered::{TieredCache, TieredConfig};
-
-fn redis_config(server: &RedisServer) -> RedisConfig {
-    let mut config = RedisConfig::new(server.url());
-    config.namespace = unique_namespace("e2e").trim_end_matches(':').to_owned();
-    config.security.password = server.password().map(Secret::new);
-    config.security.username = server.username().map(str::to_owned);
-    if let Some(tls) = server.tls() {
-        config.security.tls.ca_file = Some(tls.ca_cert.clone());
-        config.security.tls.client_cert_file.clone_from(&tls.client_cert);
-        config.security.tls.client_key_file.clone_from(&tls.client_key);
-    }
-    config
-}
 
 /// The production stack, plus the Redis backend alone to look underneath it.
 async fn stack(server: &RedisServer) -> (SharedCache, RedisCache) {
-    let redis = RedisCache::connect(redis_config(server)).await.unwrap();
+    let redis = RedisCache::connect(common::redis_config(server, "e2e"))
+        .await
+        .unwrap();
     let l1 = MemoryCache::builder()
         .max_entries(1_000)
         .max_bytes(4 * 1024 * 1024)
@@ -200,7 +191,7 @@ async fn keys_and_ttls_are_visible_to_plain_clients() {
     let Some(server) = RedisServer::start_or_skip(RedisMode::Plain) else {
         return;
     };
-    let config = redis_config(&server);
+    let config = common::redis_config(&server, "e2e");
     let namespace = config.namespace.clone();
     let redis = RedisCache::connect(config).await.unwrap();
     redis

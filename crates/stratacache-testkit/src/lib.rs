@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod conformance;
+pub mod data;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod scan_keys;

@@ -6,29 +6,7 @@ use stratacache_compression::{Compressed, CompressionConfig, CompressionLayer};
 use stratacache_core::LayerExt;
 use stratacache_memory::MemoryCache;
 
-/// `len` pseudo-random bytes (xorshift64*): incompressible, like ciphertext.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// `len` bytes of repetitive text: compresses well.
-pub fn text_bytes(len: usize) -> Vec<u8> {
-    b"The quick brown fox jumps over the lazy dog; "
-        .iter()
-        .copied()
-        .cycle()
-        .take(len)
-        .collect()
-}
+pub use stratacache_testkit::data::{random_bytes, text_bytes};
 
 /// A compression layer over a fresh memory cache.
 pub fn compressed(config: CompressionConfig) -> Compressed<MemoryCache> {

@@ -6,29 +6,7 @@ use stratacache_core::{Bytes, Cache, CacheStats, Expiry, Health, LayerExt, Resul
 use stratacache_crypto::{Encrypted, EncryptionKey, EncryptionLayer, KeyRing, PlaintextPolicy};
 use stratacache_memory::MemoryCache;
 
-/// `len` pseudo-random bytes (xorshift64*).
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// `len` bytes of repetitive text: compresses well.
-pub fn text_bytes(len: usize) -> Vec<u8> {
-    b"The quick brown fox jumps over the lazy dog; "
-        .iter()
-        .copied()
-        .cycle()
-        .take(len)
-        .collect()
-}
+pub use stratacache_testkit::data::{random_bytes, text_bytes};
 
 /// A ring of one fresh random key.
 pub fn ring() -> KeyRing {
