@@ -6,6 +6,8 @@ use stratacache_compression::{Compressed, CompressionConfig, CompressionLayer};
 use stratacache_core::LayerExt;
 use stratacache_memory::MemoryCache;
 
+// Each test file uses a different subset of these helpers.
+#[allow(unused_imports)]
 pub use stratacache_testkit::data::{random_bytes, text_bytes};
 
 /// A compression layer over a fresh memory cache.

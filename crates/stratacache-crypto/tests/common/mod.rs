@@ -6,6 +6,8 @@ use stratacache_core::{Bytes, Cache, CacheStats, Expiry, Health, LayerExt, Resul
 use stratacache_crypto::{Encrypted, EncryptionKey, EncryptionLayer, KeyRing, PlaintextPolicy};
 use stratacache_memory::MemoryCache;
 
+// Each test file uses a different subset of these helpers.
+#[allow(unused_imports)]
 pub use stratacache_testkit::data::{random_bytes, text_bytes};
 
 /// A ring of one fresh random key.
