@@ -12,6 +12,7 @@ use std::time::Instant;
 use stratacache_core::{Bytes, Cache, LayerExt, Ttl};
 use stratacache_crypto::{EncryptionKey, EncryptionLayer, KeyRing};
 use stratacache_redis::{RedisCache, RedisConfig};
+use stratacache_testkit::bench::median;
 use stratacache_testkit::redis::{RedisMode, RedisServer};
 
 const KEYS: usize = 500;
@@ -30,22 +31,10 @@ async fn ops_per_sec(cache: &dyn Cache, get: bool, ops: usize, value: &Bytes) ->
     ops as f64 / start.elapsed().as_secs_f64()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--list") {
+    let Some(full) = stratacache_testkit::bench::full_run("encryption_overhead") else {
         return;
-    }
-    let full = args.iter().any(|a| a == "--bench");
-    if let Some(filter) = args.iter().skip(1).find(|a| !a.starts_with("--"))
-        && !"encryption_overhead".contains(filter.as_str())
-    {
-        return;
-    }
+    };
     let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
         return;
     };

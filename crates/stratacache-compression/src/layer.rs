@@ -210,14 +210,6 @@ fn annotate(key: &str, e: Error) -> Error {
     Error::new(e.kind(), format!("cannot read key {key:?}: {}", e.message())).with_source(e)
 }
 
-/// Rejects an out-of-range explicit TTL before spending time on compression.
-fn check_ttl(ttl: Ttl) -> Result<()> {
-    if let Ttl::After(d) = ttl {
-        Expiry::checked(d, "ttl")?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl<C: Cache> Cache for Compressed<C> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -228,7 +220,7 @@ impl<C: Cache> Cache for Compressed<C> {
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        check_ttl(ttl)?;
+        ttl.check()?;
         let encoded = self.encode(&value)?;
         drop(value);
         self.inner.set(key, encoded.stored.clone(), ttl).await?;
@@ -264,7 +256,7 @@ impl<C: Cache> Cache for Compressed<C> {
     }
 
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
-        check_ttl(ttl)?;
+        ttl.check()?;
         let encoded = entries
             .iter()
             .map(|(_, value)| self.encode(value))

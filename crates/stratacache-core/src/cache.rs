@@ -110,9 +110,7 @@ pub trait Cache: Send + Sync {
     /// As [`set`](Cache::set).
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
         // Reject a bad explicit TTL even for an empty batch, as backends that resolve it up front do.
-        if let Ttl::After(d) = ttl {
-            Expiry::checked(d, "ttl")?;
-        }
+        ttl.check()?;
         for (key, value) in entries {
             self.set(key, value.clone(), ttl).await?;
         }

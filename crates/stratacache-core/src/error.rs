@@ -41,6 +41,20 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (grows when a kind is added).
+    pub const ALL: [ErrorKind; 10] = [
+        Self::Configuration,
+        Self::Connection,
+        Self::Timeout,
+        Self::Authentication,
+        Self::Serialization,
+        Self::Decryption,
+        Self::InvalidInput,
+        Self::Unavailable,
+        Self::Unsupported,
+        Self::Backend,
+    ];
+
     /// A short, stable, lower-case name for logs and metric labels (`"timeout"`, `"decryption"`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -164,21 +178,10 @@ mod tests {
 
     #[test]
     fn temporary_kinds() {
-        let temporary: Vec<_> = [
-            ErrorKind::Configuration,
-            ErrorKind::Connection,
-            ErrorKind::Timeout,
-            ErrorKind::Authentication,
-            ErrorKind::Serialization,
-            ErrorKind::Decryption,
-            ErrorKind::InvalidInput,
-            ErrorKind::Unavailable,
-            ErrorKind::Unsupported,
-            ErrorKind::Backend,
-        ]
-        .into_iter()
-        .filter(|k| Error::new(*k, "x").is_temporary())
-        .collect();
+        let temporary: Vec<_> = ErrorKind::ALL
+            .into_iter()
+            .filter(|k| Error::new(*k, "x").is_temporary())
+            .collect();
         assert_eq!(
             temporary,
             [ErrorKind::Connection, ErrorKind::Timeout, ErrorKind::Unavailable]

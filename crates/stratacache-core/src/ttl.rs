@@ -58,6 +58,19 @@ impl Ttl {
         Self::After(Duration::from_millis(millis))
     }
 
+    /// Checks an explicit duration (`Ttl::After`) without resolving the default: what a layer does
+    /// before spending work on a write that the backend would refuse.
+    ///
+    /// # Errors
+    ///
+    /// As [`resolve`](Self::resolve), for `Ttl::After` only.
+    pub fn check(self) -> Result<()> {
+        if let Self::After(d) = self {
+            Expiry::checked(d, "ttl")?;
+        }
+        Ok(())
+    }
+
     /// Resolves this TTL against a cache's default (`None` = the cache's entries never expire by
     /// default).
     ///

@@ -48,11 +48,9 @@ fn micros(t: Duration) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--list") {
+    let Some(full) = stratacache_testkit::bench::full_run("seal_open") else {
         return;
-    }
-    let full = args.iter().any(|a| a == "--bench");
+    };
     let ring = KeyRing::new(EncryptionKey::generate());
 
     println!(

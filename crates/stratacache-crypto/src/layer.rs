@@ -189,14 +189,6 @@ impl<C> Encrypted<C> {
     }
 }
 
-/// Rejects an out-of-range explicit TTL before spending time on encryption.
-fn check_ttl(ttl: Ttl) -> Result<()> {
-    if let Ttl::After(d) = ttl {
-        Expiry::checked(d, "ttl")?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl<C: Cache> Cache for Encrypted<C> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -207,7 +199,7 @@ impl<C: Cache> Cache for Encrypted<C> {
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        check_ttl(ttl)?;
+        ttl.check()?;
         let sealed = self.seal(key, &value)?;
         drop(value);
         self.inner.set(key, sealed, ttl).await
@@ -241,7 +233,7 @@ impl<C: Cache> Cache for Encrypted<C> {
     }
 
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
-        check_ttl(ttl)?;
+        ttl.check()?;
         let sealed = entries
             .iter()
             .map(|(key, value)| Ok((*key, self.seal(key, value)?)))

@@ -15,6 +15,7 @@ use moka::future::Cache as Moka;
 use moka::policy::EvictionPolicy;
 use stratacache_memory::MemoryCache;
 use stratacache_memory::stratacache_core::{Bytes, Cache, Ttl};
+use stratacache_testkit::bench::median;
 
 const KEYS: usize = 10_000;
 const VALUE_LEN: usize = 100;
@@ -84,21 +85,10 @@ async fn run(s: &Subjects, raw: bool, op: Op, tasks: usize, ops: usize) -> Durat
     start.elapsed()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--list") {
-        return; // nextest asks benches for their tests: there are none
-    }
-    let full = args.iter().any(|a| a == "--bench");
-    let filter = args.iter().skip(1).find(|a| !a.starts_with("--"));
-    if filter.is_some_and(|f| !"memory_vs_moka".contains(f.as_str())) {
+    let Some(full) = stratacache_testkit::bench::full_run("memory_vs_moka") else {
         return;
-    }
+    };
     let (ops, rounds) = if full { (1_000_000, 7) } else { (2_000, 1) };
 
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -16,14 +16,10 @@ use stratacache_core::{Bytes, Cache, LayerExt, Ttl};
 use stratacache_memory::MemoryCache;
 use stratacache_monitor::{MonitorConfig, MonitoringLayer};
 use stratacache_redis::{RedisCache, RedisConfig};
+use stratacache_testkit::bench::median;
 use stratacache_testkit::redis::{RedisMode, RedisServer};
 
 const KEYS: usize = 1_000;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 /// Nanoseconds per `get` over `ops` sequential hits.
 async fn per_get(cache: &dyn Cache, keys: &[String], ops: usize) -> f64 {
@@ -59,16 +55,9 @@ fn report(name: &str, plain: f64, monitored: f64, target: f64) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--list") {
+    let Some(full) = stratacache_testkit::bench::full_run("monitor_overhead") else {
         return;
-    }
-    let full = args.iter().any(|a| a == "--bench");
-    if let Some(filter) = args.iter().skip(1).find(|a| !a.starts_with("--"))
-        && !"monitor_overhead".contains(filter.as_str())
-    {
-        return;
-    }
+    };
     let (mem_ops, redis_ops, rounds) = if full {
         (1_000_000, 20_000, 9)
     } else {

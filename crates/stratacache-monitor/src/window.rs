@@ -86,18 +86,7 @@ pub(crate) const SERIES: usize = Operation::ALL.len() + 1;
 pub(crate) const KEYGEN: usize = Operation::ALL.len();
 
 /// Error kinds with their own counter; anything else counts as `"other"`.
-pub(crate) const KINDS: [ErrorKind; 10] = [
-    ErrorKind::Configuration,
-    ErrorKind::Connection,
-    ErrorKind::Timeout,
-    ErrorKind::Authentication,
-    ErrorKind::Serialization,
-    ErrorKind::Decryption,
-    ErrorKind::InvalidInput,
-    ErrorKind::Unavailable,
-    ErrorKind::Unsupported,
-    ErrorKind::Backend,
-];
+pub(crate) const KINDS: [ErrorKind; ErrorKind::ALL.len()] = ErrorKind::ALL;
 
 /// The label of error counter `i` (`KINDS` then `"other"`).
 pub(crate) fn kind_name(i: usize) -> &'static str {

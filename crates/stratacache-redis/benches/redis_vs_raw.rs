@@ -18,6 +18,7 @@ use std::time::Instant;
 use redis::aio::MultiplexedConnection;
 use stratacache_core::{Bytes, Cache, Ttl};
 use stratacache_redis::{RedisCache, RedisConfig};
+use stratacache_testkit::bench::median;
 use stratacache_testkit::redis::{RedisMode, RedisServer};
 
 const KEYS: usize = 1_000;
@@ -50,11 +51,6 @@ where
         h.await.unwrap();
     }
     ops as f64 / start.elapsed().as_secs_f64()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// `redis-benchmark -t <test> -c <clients> -d <size>`: requests per second, or None if it is missing.
@@ -97,16 +93,9 @@ struct Row {
 
 #[allow(clippy::too_many_lines)]
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--list") {
+    let Some(full) = stratacache_testkit::bench::full_run("redis_vs_raw") else {
         return;
-    }
-    let full = args.iter().any(|a| a == "--bench");
-    if let Some(filter) = args.iter().skip(1).find(|a| !a.starts_with("--"))
-        && !"redis_vs_raw".contains(filter.as_str())
-    {
-        return;
-    }
+    };
     let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
         return;
     };

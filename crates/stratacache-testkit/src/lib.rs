@@ -5,6 +5,7 @@
 // and this library is only ever used from tests).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bench;
 pub mod conformance;
 pub mod data;
 #[cfg(feature = "redis")]
