@@ -95,7 +95,12 @@ fn main() {
             for _ in 0..n {
                 black_box(Instant::now());
             }
-            println!("Instant::now: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
+            println!("std Instant::now: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
+            let t = Instant::now();
+            for _ in 0..n {
+                black_box(quanta::Instant::now());
+            }
+            println!("quanta Instant::now: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
         }
 
         let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {

@@ -14,7 +14,7 @@ use stratacache_keys::KeyGenObserver;
 
 use crate::clock::{Clock, SystemClock};
 use crate::invalidation::{InvalidationConfig, InvalidationTracker};
-use crate::window::{KEYGEN, Operation, Outcome, Window};
+use crate::window::{KEYGEN, Operation, Outcome, Window, nanos_of};
 
 /// The longest accepted retention: 7 days.
 pub const MAX_RETENTION: Duration = Duration::from_secs(7 * 24 * 3_600);
@@ -124,7 +124,7 @@ pub struct Monitor {
     /// `u64::MAX` until [`record_redis_memory`](Self::record_redis_memory) is called.
     redis_memory: AtomicU64,
     /// See [`Clock::monotonic_anchor`].
-    anchor: Option<(Instant, Duration)>,
+    anchor: Option<(Instant, u64)>,
 }
 
 impl fmt::Debug for Monitor {
@@ -160,7 +160,9 @@ impl Monitor {
             redis_memory: AtomicU64::new(u64::MAX),
             // The clock's anchor pairs a std Instant with wall time; calls are timed with quanta,
             // so pair a quanta reading with the same wall time instead.
-            anchor: clock.monotonic_anchor().map(|(_, wall)| (Instant::now(), wall)),
+            anchor: clock
+                .monotonic_anchor()
+                .map(|(_, wall)| (Instant::now(), nanos_of(wall))),
             invalidations,
             clock,
             config,
@@ -201,9 +203,18 @@ impl Monitor {
     /// The wall-clock time of `instant` (the clock's own reading when it has no anchor).
     #[inline]
     fn now_at(&self, instant: Instant) -> Duration {
+        Duration::from_nanos(self.nanos_at(instant))
+    }
+
+    /// [`now_at`](Self::now_at) in nanoseconds since the Unix epoch (64-bit arithmetic only).
+    #[inline]
+    fn nanos_at(&self, instant: Instant) -> u64 {
         match self.anchor {
-            Some((origin, wall)) => wall + instant.saturating_duration_since(origin),
-            None => self.clock.now(),
+            Some((origin, wall)) => {
+                let since = instant.saturating_duration_since(origin);
+                wall.saturating_add(nanos_of(since))
+            }
+            None => nanos_of(self.clock.now()),
         }
     }
 
@@ -217,7 +228,7 @@ impl Monitor {
     pub(crate) fn record_at(&self, op: Operation, elapsed: Duration, end: Instant, outcome: Outcome) {
         let slow = elapsed > self.config.slow_operation_threshold;
         self.window
-            .record(self.now_at(end), op.index(), elapsed, slow, outcome);
+            .record(self.nanos_at(end), op.index(), elapsed, slow, outcome);
     }
 
     /// Records a call of `op` that took `elapsed` and succeeded without a read outcome, as the
@@ -233,7 +244,9 @@ impl Monitor {
         self.record(op, elapsed, Outcome::Error(kind));
     }
 
-    /// Records a successful read of `op` with its hits and misses, as the layer does.
+    /// Records a successful read of `op` with its hits and misses, as the layer does. A single-key
+    /// read (`Get`, `GetWithTtl`) is one call: its hits are derived as calls minus errors minus
+    /// misses, so pass `hits + misses == 1` for those.
     #[doc(hidden)]
     pub fn record_read(&self, op: Operation, elapsed: Duration, hits: u64, misses: u64) {
         self.record(op, elapsed, Outcome::Read { hits, misses });
@@ -250,7 +263,8 @@ impl Monitor {
     pub fn record_key_generation(&self, duration: Duration, text_len: usize) {
         let now = self.now();
         let slow = duration > self.config.slow_key_generation_threshold;
-        self.window.record(now, KEYGEN, duration, slow, Outcome::Ok);
+        self.window
+            .record(nanos_of(now), KEYGEN, duration, slow, Outcome::Ok);
         self.window.record_text_len(now, text_len as u64);
     }
 }

@@ -78,6 +78,18 @@ impl Operation {
     pub(crate) const fn index(self) -> usize {
         self as usize
     }
+
+    /// Whether each successful call reads exactly one key, so its hits need no counter of their
+    /// own: they are its calls minus its errors and misses.
+    const fn single_read(self) -> bool {
+        matches!(self, Self::Get | Self::GetWithTtl)
+    }
+}
+
+/// Whether series `i` derives its hits (see [`Operation::single_read`]).
+#[inline]
+fn derives_hits(i: usize) -> bool {
+    Operation::ALL.get(i).is_some_and(|op| op.single_read())
 }
 
 /// Histogram slots per time slot: the cache operations, then key generation.
@@ -166,7 +178,7 @@ impl Series {
         }
     }
 
-    fn add_to(&self, agg: &mut SeriesAgg) {
+    fn add_to(&self, agg: &mut SeriesAgg, derive_hits: bool) {
         let mut count = 0;
         for (a, b) in agg.counts.buckets.iter_mut().zip(&self.buckets) {
             let n = b.load(Relaxed);
@@ -178,10 +190,17 @@ impl Series {
         c.sum_nanos = c.sum_nanos.saturating_add(self.sum_nanos.load(Relaxed));
         c.max_nanos = c.max_nanos.max(self.max_nanos.load(Relaxed));
         c.min_nanos = c.min_nanos.min(self.min_nanos.load(Relaxed));
-        agg.errors += self.errors.load(Relaxed);
+        let errors = self.errors.load(Relaxed);
+        let misses = self.misses.load(Relaxed);
+        agg.errors += errors;
         agg.slow += self.slow.load(Relaxed);
-        agg.hits += self.hits.load(Relaxed);
-        agg.misses += self.misses.load(Relaxed);
+        agg.hits += if derive_hits {
+            // Saturating: concurrent recorders bump the bucket before the miss or error counter.
+            count.saturating_sub(errors).saturating_sub(misses)
+        } else {
+            self.hits.load(Relaxed)
+        };
+        agg.misses += misses;
     }
 
     fn reset(&self) {
@@ -221,8 +240,8 @@ impl Slot {
     }
 
     fn add_to(&self, agg: &mut Agg) {
-        for (s, a) in self.series.iter().zip(&mut agg.series) {
-            s.add_to(a);
+        for (i, (s, a)) in self.series.iter().zip(&mut agg.series).enumerate() {
+            s.add_to(a, derives_hits(i));
         }
         for (a, b) in agg.errors_by_kind.iter_mut().zip(&self.errors_by_kind) {
             *a += b.load(Relaxed);
@@ -327,7 +346,7 @@ pub(crate) enum Outcome {
 
 /// A duration in nanoseconds, saturating (64-bit arithmetic only).
 #[inline]
-fn nanos_of(d: Duration) -> u64 {
+pub(crate) fn nanos_of(d: Duration) -> u64 {
     d.as_secs()
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::from(d.subsec_nanos()))
@@ -338,8 +357,14 @@ fn nanos_of(d: Duration) -> u64 {
 pub(crate) struct Window {
     slots: Box<[Slot]>,
     slot_nanos: u64,
+    /// The latest period seen and its slot index, packed as `period << 16 | index`, so the hot
+    /// path finds its slot without a division (slots are at most 1440, periods under 2⁴⁸).
+    current: AtomicU64,
     retired: Mutex<Agg>,
 }
+
+/// Bits of [`Window::current`] holding the slot index.
+const INDEX_BITS: u32 = 16;
 
 /// Snapshots of the window and of the totals since start.
 #[derive(Debug, Clone)]
@@ -355,6 +380,7 @@ impl Window {
         Self {
             slots: (0..slots).map(|_| Slot::new()).collect(),
             slot_nanos,
+            current: AtomicU64::new(0),
             retired: Mutex::new(Agg::default()),
         }
     }
@@ -367,12 +393,34 @@ impl Window {
 
     /// The slot of the period containing `now`, rotated if it held an older period.
     #[inline]
-    fn slot(&self, now: Duration) -> &Slot {
-        let period = self.period(now);
-        let slot = &self.slots[(period % self.slots.len() as u64) as usize];
+    fn slot(&self, now: u64) -> &Slot {
+        // Fast path: `now` falls in the latest period seen, whose slot is cached. The pair is
+        // checked against the slot's own period, so a stale or torn reading only costs the slow
+        // path.
+        let current = self.current.load(Relaxed);
+        let period = current >> INDEX_BITS;
+        if now.wrapping_sub(period.wrapping_mul(self.slot_nanos)) < self.slot_nanos {
+            let index = (current & ((1 << INDEX_BITS) - 1)) as usize;
+            if let Some(slot) = self.slots.get(index)
+                && slot.period.load(Relaxed) == period
+            {
+                return slot;
+            }
+        }
+        self.slot_slow(now)
+    }
+
+    #[cold]
+    fn slot_slow(&self, now: u64) -> &Slot {
+        let period = now / self.slot_nanos;
+        let index = (period % self.slots.len() as u64) as usize;
+        let slot = &self.slots[index];
         if slot.period.load(Relaxed) != period {
             self.rotate(slot, period);
         }
+        // Only the latest period is cached: a recorder with an older clock reading leaves it.
+        self.current
+            .fetch_max((period << INDEX_BITS) | index as u64, Relaxed);
         slot
     }
 
@@ -395,20 +443,21 @@ impl Window {
     #[inline]
     pub(crate) fn record(
         &self,
-        now: Duration,
+        now_nanos: u64,
         series: usize,
         elapsed: Duration,
         slow: bool,
         outcome: Outcome,
     ) {
         let nanos = nanos_of(elapsed);
-        let slot = self.slot(now);
+        let slot = self.slot(now_nanos);
         let s = &slot.series[series];
         s.record(nanos, slow);
         match outcome {
             Outcome::Ok => {}
             Outcome::Read { hits, misses } => {
-                if hits > 0 {
+                // Single-key reads derive their hits (calls − errors − misses): one atomic fewer.
+                if hits > 0 && !derives_hits(series) {
                     s.hits.fetch_add(hits, Relaxed);
                 }
                 if misses > 0 {
@@ -424,7 +473,7 @@ impl Window {
 
     /// Records the text length of a key generation (its timing goes through [`record`](Self::record)).
     pub(crate) fn record_text_len(&self, now: Duration, len: u64) {
-        let slot = self.slot(now);
+        let slot = self.slot(nanos_of(now));
         slot.text_len_sum.fetch_add(len, Relaxed);
         slot.text_len_max.fetch_max(len, Relaxed);
     }

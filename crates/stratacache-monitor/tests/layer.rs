@@ -198,3 +198,88 @@ async fn conformance_suite_passes() {
     let s = layer.monitor().snapshot(None);
     assert!(s.total_cache_operations > 100, "the suite went through the layer");
 }
+
+/// A memory cache whose single-key reads of keys starting with `"down"` fail with a timeout.
+#[derive(Debug)]
+struct FailingReads(MemoryCache);
+
+fn timeout_for(key: &str) -> stratacache_core::Result<()> {
+    if key.starts_with("down") {
+        return Err(stratacache_core::Error::new(
+            stratacache_core::ErrorKind::Timeout,
+            "simulated timeout",
+        ));
+    }
+    Ok(())
+}
+
+#[stratacache_core::async_trait]
+impl Cache for FailingReads {
+    async fn get(&self, key: &str) -> stratacache_core::Result<Option<Bytes>> {
+        timeout_for(key)?;
+        self.0.get(key).await
+    }
+    async fn get_with_ttl(
+        &self,
+        key: &str,
+    ) -> stratacache_core::Result<Option<(Bytes, stratacache_core::Expiry)>> {
+        timeout_for(key)?;
+        self.0.get_with_ttl(key).await
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> stratacache_core::Result<()> {
+        self.0.set(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> stratacache_core::Result<bool> {
+        self.0.delete(key).await
+    }
+    async fn exists(&self, key: &str) -> stratacache_core::Result<bool> {
+        self.0.exists(key).await
+    }
+    async fn ttl(&self, key: &str) -> stratacache_core::Result<Option<stratacache_core::Expiry>> {
+        self.0.ttl(key).await
+    }
+    async fn invalidate_pattern(&self, pattern: &str) -> stratacache_core::Result<u64> {
+        self.0.invalidate_pattern(pattern).await
+    }
+    async fn clear(&self) -> stratacache_core::Result<()> {
+        self.0.clear().await
+    }
+    async fn health(&self) -> stratacache_core::Health {
+        self.0.health().await
+    }
+    async fn stats(&self) -> stratacache_core::CacheStats {
+        self.0.stats().await
+    }
+}
+
+/// Single-key reads derive their hits from calls, errors and misses: failed reads interleaved
+/// with hits, misses and writes must count as neither.
+#[tokio::test]
+async fn failed_reads_are_neither_hits_nor_misses() {
+    let layer = MonitoringLayer::with_clock(MonitorConfig::default(), Arc::new(clock())).unwrap();
+    let cache = FailingReads(MemoryCache::new(100).unwrap()).layer(layer);
+    let v = Bytes::from_static(b"v");
+    cache.set("a", v.clone(), Ttl::Never).await.unwrap();
+    cache.set("down1", v.clone(), Ttl::Never).await.unwrap();
+    // get: 3 hits, 2 misses, 2 errors; get_with_ttl: 1 hit, 1 miss, 1 error.
+    for _ in 0..3 {
+        assert!(cache.get("a").await.unwrap().is_some());
+        assert!(cache.delete("nothing").await.is_ok());
+    }
+    assert!(cache.get("b").await.unwrap().is_none());
+    assert!(cache.get("down1").await.is_err());
+    assert!(cache.get("c").await.unwrap().is_none());
+    assert!(cache.get("down2").await.is_err());
+    assert!(cache.get_with_ttl("a").await.unwrap().is_some());
+    assert!(cache.get_with_ttl("b").await.unwrap().is_none());
+    assert!(cache.get_with_ttl("down1").await.is_err());
+
+    let s = cache.snapshot().await;
+    let ops = &s.cache_operations.by_operation_type;
+    assert_eq!((ops["get"].count, ops["get"].errors), (7, 2));
+    assert_eq!((ops["get"].hits, ops["get"].misses), (3, 2));
+    assert_eq!((ops["get_with_ttl"].hits, ops["get_with_ttl"].misses), (1, 1));
+    assert_eq!((s.cache_hits, s.cache_misses), (4, 3));
+    assert_eq!(s.hit_ratio, Some(4.0 / 7.0));
+    assert_eq!(s.cache_operations.errors_by_kind.get("timeout"), Some(&3));
+}
