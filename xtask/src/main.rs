@@ -266,6 +266,15 @@ impl Xtask {
             "warnings",
         ]))?;
         self.test(&[])?;
+        // The factory without its optional features: a configured key or URL must fail loudly.
+        self.run(&Step::cargo(&[
+            "test",
+            "-p",
+            "stratacache-factory",
+            "--no-default-features",
+            "--test",
+            "no_features",
+        ]))?;
         // Keep any flags the caller set, and add ours.
         let mut rustdocflags = env::var_os("RUSTDOCFLAGS").unwrap_or_default();
         if !rustdocflags.is_empty() {

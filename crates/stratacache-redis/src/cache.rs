@@ -1,7 +1,7 @@
 //! [`RedisCache`]: the [`Cache`] over a Redis server.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,8 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 use stratacache_core::glob::escape;
 use stratacache_core::{
-    Bytes, Cache, CacheStats, Expiry, Health, HealthStatus, Result, StatsCounters, Ttl, async_trait,
+    Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, StatsCounters, Ttl,
+    async_trait,
 };
 
 use crate::config::{RedisConfig, RetryConfig};
@@ -30,6 +31,8 @@ pub(crate) struct Inner {
     pool: Pool,
     slots: Box<[RwLock<Option<Held>>]>,
     next: AtomicUsize,
+    /// Set by [`RedisCache::close`]: no connection is handed out any more.
+    closed: AtomicBool,
     /// `{namespace}:`, prepended to every key.
     prefix: String,
     /// The prefix, glob-escaped, for `SCAN MATCH`.
@@ -107,6 +110,7 @@ impl RedisCache {
                 pool,
                 slots: slots.into_boxed_slice(),
                 next: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
                 prefix,
                 scan_prefix,
                 endpoint,
@@ -139,18 +143,75 @@ impl RedisCache {
         crate::status::collect(self).await
     }
 
+    /// Closes the cache: the pool is closed and the long-lived connections it held are dropped,
+    /// so that no connection of this cache stays open. Every clone shares the pool, so every
+    /// clone is closed.
+    ///
+    /// Afterwards every operation of every clone fails at once, without touching the network,
+    /// with an [`ErrorKind::Unavailable`] error whose message says that the cache was closed
+    /// (never retried, even though `Unavailable` counts as temporary: the cache will not come
+    /// back), and [`Cache::health`] reports [`HealthStatus::Unhealthy`]. There is no way to reopen
+    /// a closed cache: connect a new one.
+    ///
+    /// Commands already in flight finish (or time out) on their connection, which closes when
+    /// they are done. Closing twice does nothing more. Call it at shutdown, for example from a
+    /// registry's close hook, so that the server sees its clients leave instead of a reset when
+    /// the process exits.
+    pub fn close(&self) {
+        let inner = &*self.inner;
+        if inner.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        // Closing first: an object handed back afterwards is dropped, not kept idle.
+        inner.pool.close();
+        for slot in &inner.slots {
+            let held = slot
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            drop(held);
+        }
+        tracing::debug!(url = %inner.endpoint.url, namespace = %inner.namespace, "Redis cache closed");
+    }
+
+    /// Whether [`close`](Self::close) was called (on this cache or on any clone).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    /// The error of every operation after [`close`](Self::close).
+    fn closed_error(&self) -> Error {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "the Redis cache for {} (namespace {:?}) was closed (RedisCache::close)",
+                self.inner.endpoint.url, self.inner.namespace
+            ),
+        )
+    }
+
     /// A connection for the next command: a slot's connection, or a fresh one from the pool.
     async fn connection(&self) -> Result<(usize, MultiplexedConnection)> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
         let inner = &*self.inner;
         let i = inner.next.fetch_add(1, Ordering::Relaxed) % inner.slots.len();
         if let Some(conn) = read(&inner.slots[i]).as_ref().map(|h| h.conn.clone()) {
             return Ok((i, conn));
         }
-        let object = connect::checkout(&inner.pool, &inner.endpoint).await?;
+        let object = connect::checkout(&inner.pool, &inner.endpoint)
+            .await
+            .map_err(|e| if self.is_closed() { self.closed_error() } else { e })?;
         let conn = connect::multiplexed(&object);
         let mut slot = inner.slots[i]
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // `close` sets the flag before emptying this slot under the same lock: checked here, a
+        // connection checked out during `close` is never left behind in a slot.
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
         match slot.as_ref() {
             Some(held) => Ok((i, held.conn.clone())), // filled meanwhile; `object` goes back to the pool
             None => {
@@ -193,7 +254,7 @@ impl RedisCache {
             };
             match outcome {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_temporary() && attempt < retry.max_retries => {
+                Err(e) if e.is_temporary() && attempt < retry.max_retries && !self.is_closed() => {
                     tracing::debug!(error = %e, attempt, "retrying Redis command");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(retry.max_backoff);

@@ -182,6 +182,9 @@ impl<L1: Cache, L2: Cache> TieredCache<L1, L2> {
         since: Instant,
         ticket: &ReadTicket<'_>,
     ) {
+        if !self.config.promote_on_read {
+            return;
+        }
         let ttl = self.l1_ttl_for(expiry, since).filter(|_| ticket.may_promote());
         let Some(ttl) = ttl else {
             bump(&self.tiers.promotions_skipped);

@@ -35,6 +35,9 @@ pub struct TieredConfig {
     /// it (see the crate documentation).
     #[serde(with = "stratacache_core::serde_secs::option")]
     pub l1_ttl: Option<Duration>,
+    /// Whether values read from L2 are copied into L1 (default `true`). Off, L1 holds only what
+    /// this process wrote: large or rarely reused values stay out of the memory tier.
+    pub promote_on_read: bool,
 }
 
 impl Default for TieredConfig {
@@ -42,6 +45,7 @@ impl Default for TieredConfig {
         Self {
             default_ttl: None,
             l1_ttl: Some(DEFAULT_L1_TTL),
+            promote_on_read: true,
         }
     }
 }
@@ -51,6 +55,7 @@ impl fmt::Debug for TieredConfig {
         f.debug_struct("TieredConfig")
             .field("default_ttl", &self.default_ttl)
             .field("l1_ttl", &self.l1_ttl)
+            .field("promote_on_read", &self.promote_on_read)
             .finish()
     }
 }
@@ -60,6 +65,13 @@ impl TieredConfig {
     #[must_use]
     pub fn with_default_ttl(mut self, default_ttl: Option<Duration>) -> Self {
         self.default_ttl = default_ttl;
+        self
+    }
+
+    /// These settings with `promote_on_read` set.
+    #[must_use]
+    pub fn with_promote_on_read(mut self, promote: bool) -> Self {
+        self.promote_on_read = promote;
         self
     }
 
@@ -117,6 +129,7 @@ mod tests {
         let config = TieredConfig {
             default_ttl: Some(Duration::ZERO),
             l1_ttl: Some(MAX_TTL + Duration::from_secs(1)),
+            promote_on_read: true,
         };
         let err = config.validate().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
@@ -168,7 +181,7 @@ mod tests {
         assert_eq!(c, TieredConfig::default());
 
         let json = serde_json::to_string(&TieredConfig::default()).unwrap();
-        assert_eq!(json, r#"{"default_ttl":null,"l1_ttl":60}"#);
+        assert_eq!(json, r#"{"default_ttl":null,"l1_ttl":60,"promote_on_read":true}"#);
         let err = serde_json::from_str::<TieredConfig>(r#"{"l1ttl": 5}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `l1ttl`"), "{err}");
     }

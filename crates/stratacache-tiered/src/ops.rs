@@ -142,7 +142,7 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
         // promoting, a bounded number at a time.
         let mut promotable = Vec::new();
         for (slot, value) in fetched.iter().enumerate() {
-            if value.is_none() {
+            if value.is_none() || !self.config.promote_on_read {
                 continue;
             }
             if tickets[slot].may_promote() {

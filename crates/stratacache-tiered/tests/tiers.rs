@@ -295,3 +295,25 @@ async fn an_invalid_configuration_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Configuration);
     assert!(err.message().contains("l1_ttl = 0ns is out of range"), "{err}");
 }
+
+#[tokio::test]
+async fn without_promotion_l2_hits_stay_out_of_l1() {
+    let config = TieredConfig::default().with_promote_on_read(false);
+    let t = TieredCache::with_config(mem(), mem(), config).unwrap();
+    t.l2().set("a", v("1"), Ttl::Never).await.unwrap();
+    t.l2().set("b", v("2"), Ttl::Never).await.unwrap();
+    assert_eq!(t.get("a").await.unwrap(), Some(v("1")));
+    assert_eq!(
+        t.get_many(&["a", "b"]).await.unwrap(),
+        vec![Some(v("1")), Some(v("2"))]
+    );
+    assert!(t.get_with_ttl("b").await.unwrap().is_some());
+    // Nothing was copied into L1, and nothing counts as skipped: promotion is off.
+    assert_eq!(t.l1().get("a").await.unwrap(), None);
+    assert_eq!(t.l1().get("b").await.unwrap(), None);
+    let c = t.tier_counters();
+    assert_eq!((c.l2_hits, c.promotions, c.promotions_skipped), (4, 0, 0));
+    // Writes still go through both tiers.
+    t.set("c", v("3"), Ttl::Never).await.unwrap();
+    assert_eq!(t.l1().get("c").await.unwrap(), Some(v("3")));
+}

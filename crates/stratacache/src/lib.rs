@@ -46,3 +46,10 @@ pub use stratacache_crypto as crypto;
 #[cfg(feature = "monitor")]
 #[cfg_attr(docsrs, doc(cfg(feature = "monitor")))]
 pub use stratacache_monitor as monitor;
+
+/// The factory: presets, environment configuration, the assembled stack with graceful
+/// degradation, the AI response cache, health reports and the registry (the
+/// `stratacache-factory` crate).
+#[cfg(feature = "factory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "factory")))]
+pub use stratacache_factory as factory;

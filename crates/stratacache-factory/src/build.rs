@@ -1,0 +1,69 @@
+//! Translating a [`CacheConfig`] into the settings of each layer.
+
+use stratacache_core::Result;
+use stratacache_memory::MemoryCache;
+
+use crate::config::{CacheConfig, EncryptionSettings};
+
+/// The memory cache of a configuration: `memory_cache_size` entries, `default_ttl`.
+pub(crate) fn memory(config: &CacheConfig, entries: u64) -> Result<MemoryCache> {
+    MemoryCache::builder()
+        .max_entries(entries)
+        .default_ttl(config.default_ttl)
+        .build()
+}
+
+/// The key ring of the configured encryption keys.
+#[cfg(feature = "crypto")]
+pub(crate) fn key_ring(settings: &EncryptionSettings) -> Result<Option<stratacache_crypto::KeyRing>> {
+    use stratacache_crypto::{ENV_KEY, ENV_KEYS, KeyRing};
+    KeyRing::from_env_with(|name| {
+        let secret = match name {
+            ENV_KEY => settings.key.as_ref(),
+            ENV_KEYS => settings.older_keys.as_ref(),
+            _ => None,
+        };
+        secret.map(|s| s.expose().to_owned())
+    })
+}
+
+/// Without the crypto feature, a configured key is an error (checked at resolution too).
+#[cfg(not(feature = "crypto"))]
+pub(crate) fn no_crypto(settings: &EncryptionSettings) -> Result<()> {
+    if settings.is_configured() {
+        return Err(stratacache_core::Error::configuration(
+            "REDIS_ENCRYPTION_KEY is set but stratacache-factory was built without the `crypto` \
+             feature: enable it (features = [\"crypto\"]) so that values are encrypted, or unset \
+             the key; plaintext is never a silent fallback",
+        ));
+    }
+    Ok(())
+}
+
+/// The Redis settings of a configuration.
+#[cfg(feature = "redis")]
+pub(crate) fn redis_config(config: &CacheConfig) -> Option<stratacache_redis::RedisConfig> {
+    use stratacache_redis::{RedisConfig, Secret};
+    let url = config.effective_redis_url()?;
+    let mut redis = RedisConfig::new(url);
+    redis.namespace.clone_from(&config.namespace);
+    redis.database = config.redis_database;
+    redis.pool_size = config.max_connections as usize;
+    redis.connect_timeout = config.connection_timeout;
+    redis.default_ttl = Some(config.default_ttl);
+    redis.security.password = config.redis_password.as_ref().map(|s| Secret::new(s.expose()));
+    redis.security.username.clone_from(&config.acl_username);
+    redis.security.tls.ca_file.clone_from(&config.tls_ca_path);
+    redis
+        .security
+        .tls
+        .client_cert_file
+        .clone_from(&config.tls_cert_path);
+    redis
+        .security
+        .tls
+        .client_key_file
+        .clone_from(&config.tls_key_path);
+    redis.security.tls.verify_certificates = config.verify_certificates;
+    Some(redis)
+}

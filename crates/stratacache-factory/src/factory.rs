@@ -1,0 +1,416 @@
+//! [`CacheFactory`]: from a [`CacheConfig`] to an assembled, layered [`SharedCache`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stratacache_core::{Error, LayerExt, Result, SharedCache};
+use stratacache_monitor::{Monitor, MonitorConfig, MonitoringLayer};
+
+use crate::build;
+use crate::config::CacheConfig;
+use crate::failover::FailoverCache;
+use crate::preset::{Environment, Preset};
+
+/// What a built cache stores its entries in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// An in-process memory cache only.
+    Memory,
+    /// Redis, behind a failover to memory.
+    Redis,
+    /// A memory tier in front of Redis, behind a failover to memory.
+    Tiered,
+}
+
+impl Backend {
+    /// `"memory"`, `"redis"` or `"tiered"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis => "redis",
+            Self::Tiered => "tiered",
+        }
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Memory => "memory cache",
+            Self::Redis => "Redis cache",
+            Self::Tiered => "tiered (memory over Redis) cache",
+        }
+    }
+}
+
+/// A cache assembled by the [`CacheFactory`], with what the application and the admin API need
+/// to observe it.
+#[derive(Clone)]
+pub struct BuiltCache {
+    /// The assembled stack, outermost layer first as listed in [`layers`](Self::layers).
+    pub cache: SharedCache,
+    /// The configuration it was built from.
+    pub config: CacheConfig,
+    /// The monitor, when `enable_monitoring` is on.
+    pub monitor: Option<Arc<Monitor>>,
+    /// The configured backend.
+    pub backend: Backend,
+    /// The layers, outermost first (e.g. `["monitoring", "compression", "encryption",
+    /// "failover", "tiered", "redis"]`).
+    pub layers: Vec<&'static str>,
+    /// Why the cache started on its memory fallback, when Redis could not be reached at start.
+    pub degraded: Option<String>,
+    /// The failover in front of Redis, for its state and counters.
+    pub failover: Option<Arc<FailoverCache>>,
+    /// The Redis cache, when connected at start (for `status()` and shutdown).
+    #[cfg(feature = "redis")]
+    pub redis: Option<stratacache_redis::RedisCache>,
+    /// How long assembling the stack took (connecting included).
+    pub assembly_time: Duration,
+}
+
+impl std::fmt::Debug for BuiltCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuiltCache")
+            .field("backend", &self.backend)
+            .field("layers", &self.layers)
+            .field("degraded", &self.degraded)
+            .field("config", &self.config)
+            .field("assembly_time", &self.assembly_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BuiltCache {
+    /// Whether the cache started on its memory fallback.
+    pub fn is_degraded(&self) -> bool {
+        self.degraded.is_some()
+    }
+
+    /// Disconnects from Redis and stops background probes. Later operations on Redis fail.
+    ///
+    /// # Errors
+    ///
+    /// None today; the signature leaves room for backends whose shutdown can fail.
+    #[allow(clippy::unused_async)]
+    pub async fn close(&self) -> Result<()> {
+        if let Some(failover) = &self.failover {
+            failover.close();
+        }
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            redis.close();
+        }
+        Ok(())
+    }
+}
+
+/// Builds caches from configurations: the presets' entry points, a [`CacheConfig`], or the
+/// environment.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> stratacache_core::Result<()> {
+/// use stratacache_core::{Cache, Ttl};
+/// use stratacache_factory::CacheFactory;
+///
+/// // No Redis URL: the embedded memory default.
+/// let built = CacheFactory::for_web_app(None).await?;
+/// built.cache.set("greeting", "hello".into(), Ttl::Default).await?;
+/// assert_eq!(built.cache.get("greeting").await?.as_deref(), Some(&b"hello"[..]));
+/// assert_eq!(built.layers, ["monitoring", "compression", "memory"]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheFactory;
+
+impl CacheFactory {
+    /// A web application's cache: TTL 30 min, a 200-entry memory tier, compression above 2000
+    /// bytes at level 6, namespace `web`; memory only when `redis_url` is `None`.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_config`](Self::from_config).
+    pub async fn for_web_app(redis_url: Option<&str>) -> Result<BuiltCache> {
+        let mut config = CacheConfig::web_app();
+        config.redis_url = redis_url.map(str::to_owned);
+        Self::from_config(config).await
+    }
+
+    /// An AI application's cache: TTL 1 h, a 100-entry memory tier, compression above 1000 bytes
+    /// at level 6, text hash threshold 500, the `ai-development` operation TTLs, namespace `ai`.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_config`](Self::from_config).
+    pub async fn for_ai_app(redis_url: Option<&str>) -> Result<BuiltCache> {
+        let mut config = CacheConfig::ai_app();
+        config.redis_url = redis_url.map(str::to_owned);
+        Self::from_config(config).await
+    }
+
+    /// A cache for tests: TTL 60 s, no memory tier in front of Redis, compression level 1,
+    /// Redis database 15 (isolated from applications' data), namespace `test`, environment
+    /// `testing`.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_config`](Self::from_config).
+    pub async fn for_testing(redis_url: Option<&str>) -> Result<BuiltCache> {
+        let mut config = CacheConfig::testing();
+        config.redis_url = redis_url.map(str::to_owned);
+        Self::from_config(config).await
+    }
+
+    /// The cache of [`CacheConfig::from_env`].
+    ///
+    /// # Errors
+    ///
+    /// The configuration's problems (all of them), then as [`from_config`](Self::from_config).
+    pub async fn from_env() -> Result<BuiltCache> {
+        Self::from_config(CacheConfig::from_env()?).await
+    }
+
+    /// Assembles the stack of `config`, outermost first: monitoring (when enabled), compression,
+    /// encryption (when a key is configured), then the backend: a memory cache, or a failover in
+    /// front of Redis (with a memory tier unless `enable_l1_cache` is off).
+    ///
+    /// When Redis cannot be reached (connection refused or timed out), the cache starts on its
+    /// memory fallback, says so in [`BuiltCache::degraded`] and a warning, and returns to Redis
+    /// by itself once Redis answers, unless `fail_on_connection_error` is set.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Configuration`](stratacache_core::ErrorKind::Configuration) for an invalid
+    /// configuration (every problem listed) or an encryption key without the `crypto` feature;
+    /// with `fail_on_connection_error`, the connection error naming the URL and the cache type;
+    /// authentication and TLS failures always.
+    pub async fn from_config(config: CacheConfig) -> Result<BuiltCache> {
+        let started = Instant::now();
+        config.validate()?;
+        warn_about_security(&config);
+        #[cfg(not(feature = "crypto"))]
+        build::no_crypto(&config.encryption)?;
+
+        let mut layers = Vec::new();
+        let base = backend(&config).await?;
+        layers.extend(base.layers.iter().copied());
+        let mut cache = base.cache;
+
+        #[cfg(feature = "crypto")]
+        if let Some(ring) = build::key_ring(&config.encryption)? {
+            cache = Arc::new(cache.layer(stratacache_crypto::EncryptionLayer::new(ring)));
+            layers.insert(0, "encryption");
+        }
+        #[cfg(feature = "compression")]
+        {
+            let layer = stratacache_compression::CompressionLayer::builder()
+                .threshold(config.compression_threshold)
+                .level(config.compression_level)
+                .build()?;
+            cache = Arc::new(cache.layer(layer));
+            layers.insert(0, "compression");
+        }
+        let mut monitor = None;
+        if config.enable_monitoring {
+            let layer = MonitoringLayer::new(MonitorConfig::default())?;
+            monitor = Some(layer.monitor());
+            cache = Arc::new(cache.layer(layer));
+            layers.insert(0, "monitoring");
+        }
+        Ok(BuiltCache {
+            cache,
+            config,
+            monitor,
+            backend: base.kind,
+            layers,
+            degraded: base.degraded,
+            failover: base.failover,
+            #[cfg(feature = "redis")]
+            redis: base.redis,
+            assembly_time: started.elapsed(),
+        })
+    }
+}
+
+impl CacheConfig {
+    /// The configuration of [`CacheFactory::for_web_app`] (without a URL).
+    pub fn web_app() -> Self {
+        let mut c = Self::preset(Preset::Simple);
+        c.default_ttl = Duration::from_secs(1_800);
+        c.memory_cache_size = 200;
+        c.compression_threshold = 2_000;
+        c.compression_level = 6;
+        c.namespace = "web".to_owned();
+        c
+    }
+
+    /// The configuration of [`CacheFactory::for_ai_app`] (without a URL).
+    pub fn ai_app() -> Self {
+        let mut c = Self::preset(Preset::AiDevelopment);
+        c.default_ttl = Duration::from_secs(3_600);
+        c.memory_cache_size = 100;
+        c.compression_threshold = 1_000;
+        c.compression_level = 6;
+        c.ai.text_hash_threshold = 500;
+        c.namespace = "ai".to_owned();
+        c
+    }
+
+    /// The configuration of [`CacheFactory::for_testing`] (without a URL).
+    pub fn testing() -> Self {
+        let mut c = Self::preset(Preset::Development);
+        c.environment = Environment::Testing;
+        c.default_ttl = Duration::from_secs(60);
+        c.memory_cache_size = 50;
+        c.enable_l1_cache = false;
+        c.compression_threshold = 1_000;
+        c.compression_level = 1;
+        c.redis_database = Some(15);
+        c.namespace = "test".to_owned();
+        c
+    }
+}
+
+/// The backend part of a stack.
+struct Base {
+    cache: SharedCache,
+    kind: Backend,
+    layers: Vec<&'static str>,
+    degraded: Option<String>,
+    failover: Option<Arc<FailoverCache>>,
+    #[cfg(feature = "redis")]
+    redis: Option<stratacache_redis::RedisCache>,
+}
+
+fn memory_base(config: &CacheConfig) -> Result<Base> {
+    Ok(Base {
+        cache: Arc::new(build::memory(config, config.memory_cache_size)?),
+        kind: Backend::Memory,
+        layers: vec!["memory"],
+        degraded: None,
+        failover: None,
+        #[cfg(feature = "redis")]
+        redis: None,
+    })
+}
+
+async fn backend(config: &CacheConfig) -> Result<Base> {
+    if config.is_memory_only() {
+        if config.preset == Preset::Disabled && config.redis_url.is_some() {
+            tracing::warn!("the `disabled` preset is memory-only: the Redis URL is not used");
+        }
+        return memory_base(config);
+    }
+    redis_backend(config).await
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis_backend(config: &CacheConfig) -> Result<Base> {
+    let _ = config;
+    Err(Error::configuration(
+        "a Redis URL is configured but stratacache-factory was built without the `redis` feature: \
+         enable it (features = [\"redis\"]) or unset CACHE_REDIS_URL / redis_url",
+    ))
+}
+
+#[cfg(feature = "redis")]
+async fn redis_backend(config: &CacheConfig) -> Result<Base> {
+    use stratacache_redis::RedisCache;
+
+    let Some(redis_config) = build::redis_config(config) else {
+        return memory_base(config);
+    };
+    let kind = if config.enable_l1_cache {
+        Backend::Tiered
+    } else {
+        Backend::Redis
+    };
+    let layers = if config.enable_l1_cache {
+        vec!["failover", "tiered", "memory", "redis"]
+    } else {
+        vec!["failover", "redis"]
+    };
+    let fallback: SharedCache = Arc::new(build::memory(config, config.memory_cache_size)?);
+    let failover_config = crate::failover::FailoverConfig::default();
+    match RedisCache::connect(redis_config.clone()).await {
+        Ok(redis) => {
+            let primary = primary_over(config, redis.clone())?;
+            let failover = Arc::new(FailoverCache::new(primary, fallback, failover_config)?);
+            Ok(Base {
+                cache: failover.clone(),
+                kind,
+                layers,
+                degraded: None,
+                failover: Some(failover),
+                redis: Some(redis),
+            })
+        }
+        Err(e) if e.kind().is_temporary() && !config.fail_on_connection_error => {
+            let reason = format!(
+                "Redis at {} cannot be reached ({e}); the {} runs on its memory fallback and \
+                 returns to Redis when it answers",
+                stratacache_redis::redact_url(&redis_config.url),
+                kind.describe()
+            );
+            tracing::warn!("{reason}");
+            let for_connector = config.clone();
+            let connector = move || {
+                let redis_config = redis_config.clone();
+                let config = for_connector.clone();
+                async move { primary_over(&config, RedisCache::connect(redis_config).await?) }
+            };
+            let failover = Arc::new(FailoverCache::disconnected(connector, fallback, failover_config)?);
+            Ok(Base {
+                cache: failover.clone(),
+                kind,
+                layers,
+                degraded: Some(reason),
+                failover: Some(failover),
+                redis: None,
+            })
+        }
+        Err(e) => Err(Error::new(
+            e.kind(),
+            format!(
+                "cannot start the {} on Redis at {}: {e}",
+                kind.describe(),
+                stratacache_redis::redact_url(&redis_config.url)
+            ),
+        )),
+    }
+}
+
+/// Redis, with the memory tier in front when configured.
+#[cfg(feature = "redis")]
+fn primary_over(config: &CacheConfig, redis: stratacache_redis::RedisCache) -> Result<SharedCache> {
+    if !config.enable_l1_cache {
+        return Ok(Arc::new(redis));
+    }
+    let promote = !config.enable_ai_cache || config.ai.enable_smart_promotion;
+    let tiered = stratacache_tiered::TieredConfig::default()
+        .with_default_ttl(Some(config.default_ttl))
+        .with_promote_on_read(promote);
+    let l1 = build::memory(config, config.memory_cache_size)?;
+    Ok(Arc::new(stratacache_tiered::TieredCache::with_config(
+        l1, redis, tiered,
+    )?))
+}
+
+/// Loud warnings for settings that weaken security.
+fn warn_about_security(config: &CacheConfig) {
+    if config.is_memory_only() {
+        return;
+    }
+    if config.insecure_allow_plaintext {
+        tracing::error!(
+            environment = config.environment.as_str(),
+            tls = config.uses_tls(),
+            authentication = config.has_authentication(),
+            "REDIS_INSECURE_ALLOW_PLAINTEXT is set: the authentication and TLS requirements of \
+             this environment are waived; never use this outside local development"
+        );
+    }
+    if config.uses_tls() && !config.verify_certificates {
+        tracing::warn!("REDIS_VERIFY_CERTIFICATES is off: any server certificate is accepted");
+    }
+}

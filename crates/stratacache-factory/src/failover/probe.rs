@@ -1,0 +1,213 @@
+//! The background task: connects a disconnected primary, checks it while the circuit is open,
+//! replays the record and closes the circuit.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use stratacache_core::{Error, ErrorKind, Health, HealthStatus, Result, SharedCache};
+use tokio::task::JoinSet;
+
+use super::pending::{ClearReason, Pending};
+use super::state::{Shared, bump};
+
+/// How many keys the replay deletes from the primary at the same time.
+const REPLAY_IN_FLIGHT: usize = 16;
+
+/// What a round of the background task ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// The circuit is closed and nothing is left to replay: the task ends.
+    Done,
+    /// Try again after the probe interval.
+    Again,
+}
+
+/// What to do after looking at the record.
+enum Next {
+    Replay(Pending),
+    /// The circuit opened during a repair: check the primary first.
+    Check,
+    /// The circuit is closed (`recovered`: just now) and the record empty: the task ends.
+    Closed {
+        recovered: bool,
+    },
+}
+
+/// The task: a round every `interval` until one is [`Round::Done`], the cache is dropped (the
+/// [`Weak`] no longer upgrades) or closed (which also aborts the task).
+pub(super) async fn run(shared: Weak<Shared>, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if shared.closed.load(Ordering::Acquire) || shared.round().await == Round::Done {
+            return;
+        }
+    }
+}
+
+impl Shared {
+    /// Connects if needed, checks the primary if the circuit is open, replays the record and
+    /// closes the circuit.
+    async fn round(&self) -> Round {
+        let primary = match self.primary.get() {
+            Some(primary) => Arc::clone(primary),
+            None => match self.connect().await {
+                Some(primary) => primary,
+                None => return Round::Again,
+            },
+        };
+        // A repair (the circuit closed, a write failed over) replays without a check: the replay
+        // itself tells whether the primary answers.
+        let checked = self.open.load(Ordering::Acquire);
+        if checked && !self.check(&primary).await {
+            return Round::Again;
+        }
+        loop {
+            let batch = match self.take_or_finish(checked) {
+                Next::Replay(batch) => batch,
+                Next::Check => return Round::Again,
+                Next::Closed { recovered } => {
+                    if recovered {
+                        tracing::info!("the primary cache answers again: back from the fallback");
+                        // Written during the outage, its entries would be stale at the next one.
+                        if let Err(error) = self.fallback.clear().await {
+                            tracing::warn!(%error, "could not clear the fallback cache after the recovery");
+                        }
+                    }
+                    return Round::Done;
+                }
+            };
+            let size = batch.len();
+            if let Err(error) = self.replay(&primary, &batch).await {
+                bump(&self.counters.failed_replays);
+                let mut state = self.lock();
+                state.pending.merge(batch, self.config.max_replay_keys);
+                state.last_error = Some(format!("replay: {error}"));
+                drop(state);
+                tracing::debug!(%error, "the replay on the primary failed: retrying later");
+                return Round::Again;
+            }
+            self.counters.replayed.fetch_add(size as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Under the lock: the record to replay, or, when it is empty, the end of the task (closing
+    /// the circuit if it is open and `checked`).
+    fn take_or_finish(&self, checked: bool) -> Next {
+        let mut state = self.lock();
+        if !state.pending.is_empty() {
+            return Next::Replay(std::mem::take(&mut state.pending));
+        }
+        if state.open && !checked {
+            // Opened during a repair: check the primary at the next round first.
+            return Next::Check;
+        }
+        let recovered = state.open;
+        if recovered {
+            state.open = false;
+            self.open.store(false, Ordering::Release);
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            self.failures.store(0, Ordering::Relaxed);
+            state.opened_at = None;
+            state.last_error = None;
+            bump(&self.counters.recoveries);
+        }
+        state.task = None;
+        Next::Closed { recovered }
+    }
+
+    /// One connection attempt of a disconnected cache.
+    async fn connect(&self) -> Option<SharedCache> {
+        let connector = self.connector.as_ref()?;
+        bump(&self.counters.probes);
+        match connector.connect().await {
+            Ok(primary) => {
+                tracing::debug!("the failover cache connected its primary");
+                Some(Arc::clone(self.primary.get_or_init(|| primary)))
+            }
+            Err(error) => {
+                bump(&self.counters.failed_probes);
+                tracing::debug!(%error, "connecting the primary cache failed");
+                self.lock().last_error = Some(error.to_string());
+                None
+            }
+        }
+    }
+
+    /// Asks the primary for its health, within the probe timeout: `true` unless it is unhealthy.
+    async fn check(&self, primary: &SharedCache) -> bool {
+        bump(&self.counters.probes);
+        let timeout = self.config.probe_timeout;
+        let health = tokio::time::timeout(timeout, primary.health())
+            .await
+            .unwrap_or_else(|_| {
+                Health::new("primary", HealthStatus::Unhealthy)
+                    .with_latency(timeout)
+                    .with_message(format!("no answer within the probe timeout ({timeout:?})"))
+            });
+        let ok = health.status != HealthStatus::Unhealthy;
+        let mut state = self.lock();
+        if !ok {
+            bump(&self.counters.failed_probes);
+            state.last_error = Some(health.messages.join("; "));
+        }
+        state.primary_health = Some(health);
+        ok
+    }
+
+    /// Makes the primary forget what `batch` names.
+    async fn replay(&self, primary: &SharedCache, batch: &Pending) -> Result<()> {
+        if let Some(reason) = batch.clear {
+            if reason == ClearReason::Overflow {
+                tracing::warn!(
+                    max_replay_keys = self.config.max_replay_keys,
+                    "more keys were changed through the fallback than max_replay_keys: clearing \
+                     the primary cache (its namespace only) before returning to it"
+                );
+            }
+            primary.clear().await?;
+            bump(&self.counters.primary_clears);
+            return Ok(());
+        }
+        for pattern in &batch.patterns {
+            skip_invalid(primary.invalidate_pattern(pattern).await.map(drop))?;
+        }
+        let timeout = self.config.probe_timeout;
+        let mut keys = batch.keys.iter();
+        let mut running = JoinSet::new();
+        loop {
+            while running.len() < REPLAY_IN_FLIGHT {
+                let Some(key) = keys.next() else { break };
+                let (primary, key) = (Arc::clone(primary), key.clone());
+                running.spawn(async move {
+                    match tokio::time::timeout(timeout, primary.delete(&key)).await {
+                        Ok(deleted) => skip_invalid(deleted.map(drop)),
+                        Err(_) => Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!("deleting a key from the primary took longer than {timeout:?}"),
+                        )),
+                    }
+                });
+            }
+            match running.join_next().await {
+                None => return Ok(()),
+                Some(Ok(deleted)) => deleted?,
+                Some(Err(e)) => {
+                    return Err(Error::new(ErrorKind::Backend, "a replay task failed").with_source(e));
+                }
+            }
+        }
+    }
+}
+
+/// A key or pattern the primary refuses as invalid input (an empty key, say) cannot have been
+/// stored there: there is nothing to remove.
+fn skip_invalid(result: Result<()>) -> Result<()> {
+    match result {
+        Err(e) if e.kind() == ErrorKind::InvalidInput => Ok(()),
+        other => other,
+    }
+}

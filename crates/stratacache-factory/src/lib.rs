@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod ai;
+mod build;
+pub mod config;
+mod env;
+mod factory;
+pub mod failover;
+pub mod health;
+mod preset;
+mod problem;
+pub mod registry;
+mod secret;
+
+pub use ai::{AiMetrics, AiResponseCache, OperationMetrics};
+pub use config::{AiSettings, CacheConfig, EncryptionSettings, HashAlgorithm, LogLevel, TierSizes};
+pub use env::{ENV_VARS, EnvVar, OVERRIDE_KEYS, OverrideKey};
+pub use factory::{Backend, BuiltCache, CacheFactory};
+pub use failover::{FailoverCache, FailoverConfig, FailoverState};
+pub use health::{HealthCheck, HealthReport, check_health};
+pub use preset::{
+    Environment, Preset, PresetDetails, Recommendation, Strategy, UnknownPreset, recommend_preset,
+};
+pub use problem::{ConfigError, Problem};
+pub use registry::{CacheRegistry, Closer, RegisteredCache, ShutdownReport};
+pub use secret::Secret;
+pub use stratacache_core;

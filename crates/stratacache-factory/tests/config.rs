@@ -1,0 +1,492 @@
+//! Configuration resolution: every preset's values (snapshots), precedence of preset < environment
+//! < `CACHE_CUSTOM_CONFIG`, the effect of every variable and override key, and a table of bad
+//! inputs with their messages (snapshot).
+
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use stratacache_factory::{
+    CacheConfig, ConfigError, ENV_VARS, Environment, HashAlgorithm, LogLevel, OVERRIDE_KEYS, Preset,
+    recommend_preset,
+};
+
+fn resolve(vars: &[(&str, &str)]) -> Result<CacheConfig, ConfigError> {
+    let vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    CacheConfig::from_env_with(|k| vars.get(k).cloned())
+}
+
+#[test]
+fn every_preset_resolves_to_the_reference_values() {
+    for preset in Preset::ALL {
+        let config = resolve(&[("CACHE_PRESET", preset.as_str())]).unwrap();
+        assert_eq!(config, CacheConfig::preset(preset));
+        insta::assert_json_snapshot!(format!("preset_{}", preset.as_str()), config);
+    }
+}
+
+#[test]
+fn the_default_preset_is_development() {
+    assert_eq!(resolve(&[]).unwrap().preset, Preset::Development);
+}
+
+#[test]
+fn preset_names_accept_case_and_underscores() {
+    let c = resolve(&[("CACHE_PRESET", "AI_Production")]).unwrap();
+    assert_eq!(c.preset, Preset::AiProduction);
+}
+
+#[test]
+fn preset_details_describe_each_preset() {
+    for preset in Preset::ALL {
+        let d = preset.details();
+        assert_eq!(d.name, preset.as_str());
+        assert!(!d.description.is_empty());
+        assert!(!d.environment_contexts.is_empty());
+        assert_eq!(d.configuration, CacheConfig::preset(preset));
+    }
+    let json = serde_json::to_value(Preset::AiProduction.details()).unwrap();
+    assert_eq!(json["strategy"], "ai_optimized");
+    assert_eq!(json["configuration"]["ai"]["operation_ttls"]["summarize"], 14_400);
+}
+
+#[test]
+fn recommendations_follow_the_environment() {
+    let cases = [
+        (Some("development"), false, Preset::Development),
+        (Some("dev"), false, Preset::Development),
+        (Some("local"), true, Preset::AiDevelopment),
+        (Some("testing"), false, Preset::Minimal),
+        (Some("ci"), false, Preset::Minimal),
+        (Some("stage"), false, Preset::Production),
+        (Some("staging"), true, Preset::AiProduction),
+        (Some("PROD"), false, Preset::Production),
+        (Some("production"), true, Preset::AiProduction),
+        (Some("moon-base"), false, Preset::Development),
+        (None, false, Preset::Development),
+    ];
+    for (env, ai, expected) in cases {
+        let r = recommend_preset(env, ai);
+        assert_eq!(r.preset, expected, "{env:?} ai={ai}: {}", r.reason);
+        assert!(!r.reason.is_empty());
+    }
+    assert!(
+        recommend_preset(Some("production"), false).confidence
+            > recommend_preset(Some("prod"), false).confidence
+    );
+    assert!(
+        recommend_preset(Some("moon-base"), false)
+            .reason
+            .contains("unrecognised")
+    );
+}
+
+#[test]
+fn precedence_is_preset_then_environment_then_custom_json() {
+    // The preset says 2000 / development; the environment names a URL and turns AI on; the
+    // custom JSON overrides the URL again.
+    let c = resolve(&[
+        ("CACHE_PRESET", "development"),
+        ("ENVIRONMENT", "testing"),
+        ("CACHE_REDIS_URL", "redis://env-host:1"),
+        ("ENABLE_AI_CACHE", "true"),
+        (
+            "CACHE_CUSTOM_CONFIG",
+            r#"{"redis_url": "redis://json-host:2", "compression_threshold": 700}"#,
+        ),
+    ])
+    .unwrap();
+    assert_eq!(c.redis_url.as_deref(), Some("redis://json-host:2"));
+    assert!(c.enable_ai_cache);
+    assert_eq!(c.compression_threshold, 700);
+    assert_eq!(c.compression_level, 3, "untouched values keep the preset's");
+    // JSON beats the environment for the AI toggle too.
+    let c = resolve(&[
+        ("ENABLE_AI_CACHE", "yes"),
+        ("CACHE_CUSTOM_CONFIG", r#"{"enable_ai_cache": false}"#),
+    ])
+    .unwrap();
+    assert!(!c.enable_ai_cache);
+}
+
+#[test]
+fn enable_ai_cache_toggles_the_ai_settings() {
+    for (value, expected) in [
+        ("true", true),
+        ("1", true),
+        ("YES", true),
+        ("on", true),
+        ("false", false),
+        ("0", false),
+        ("no", false),
+    ] {
+        let c = resolve(&[("CACHE_PRESET", "ai-production"), ("ENABLE_AI_CACHE", value)]).unwrap();
+        assert_eq!(c.enable_ai_cache, expected, "{value}");
+        let c = resolve(&[("CACHE_PRESET", "simple"), ("ENABLE_AI_CACHE", value)]).unwrap();
+        assert_eq!(c.enable_ai_cache, expected, "{value}");
+    }
+    // Production's AI settings are ai-production's.
+    let c = resolve(&[("CACHE_PRESET", "production"), ("ENABLE_AI_CACHE", "true")]).unwrap();
+    assert_eq!(c.ai, CacheConfig::preset(Preset::AiProduction).ai);
+}
+
+/// Every environment variable, with a value and what it must change.
+#[test]
+fn every_environment_variable_takes_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, "pem").unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let (cert, key, ca) = (file("cert.pem"), file("key.pem"), file("ca.pem"));
+    let base = || CacheConfig::preset(Preset::Development);
+    type Check = Box<dyn Fn(&CacheConfig) -> bool>;
+    let cases: Vec<(&str, Vec<(&str, String)>, Check)> = vec![
+        (
+            "CACHE_PRESET",
+            vec![("CACHE_PRESET", "minimal".into())],
+            Box::new(|c| c.preset == Preset::Minimal),
+        ),
+        (
+            "CACHE_REDIS_URL",
+            vec![
+                ("CACHE_REDIS_URL", "redis://h:1".into()),
+                ("ENVIRONMENT", "testing".into()),
+            ],
+            Box::new(|c| c.redis_url.as_deref() == Some("redis://h:1")),
+        ),
+        (
+            "ENABLE_AI_CACHE",
+            vec![("ENABLE_AI_CACHE", "true".into())],
+            Box::new(|c| c.enable_ai_cache),
+        ),
+        (
+            "CACHE_CUSTOM_CONFIG",
+            vec![("CACHE_CUSTOM_CONFIG", r#"{"default_ttl": 42}"#.into())],
+            Box::new(|c| c.default_ttl == Duration::from_secs(42)),
+        ),
+        (
+            "ENVIRONMENT",
+            vec![("ENVIRONMENT", "stage".into())],
+            Box::new(|c| c.environment == Environment::Staging),
+        ),
+        (
+            "REDIS_AUTH",
+            vec![("REDIS_AUTH", "pw".into())],
+            Box::new(|c| c.redis_password.as_ref().map(|s| s.expose()) == Some("pw")),
+        ),
+        (
+            "REDIS_ACL_USERNAME",
+            vec![
+                ("REDIS_ACL_USERNAME", "app".into()),
+                ("REDIS_ACL_PASSWORD", "apw".into()),
+            ],
+            Box::new(|c| c.acl_username.as_deref() == Some("app")),
+        ),
+        (
+            "REDIS_ACL_PASSWORD",
+            vec![
+                ("REDIS_ACL_USERNAME", "app".into()),
+                ("REDIS_ACL_PASSWORD", "apw".into()),
+                ("REDIS_AUTH", "ignored".into()),
+            ],
+            Box::new(|c| c.redis_password.as_ref().map(|s| s.expose()) == Some("apw")),
+        ),
+        (
+            "REDIS_TLS_CERT_PATH",
+            vec![
+                ("REDIS_TLS_CERT_PATH", cert.clone()),
+                ("REDIS_TLS_KEY_PATH", key.clone()),
+            ],
+            Box::new(move |c| c.tls_cert_path.is_some()),
+        ),
+        (
+            "REDIS_TLS_KEY_PATH",
+            vec![("REDIS_TLS_CERT_PATH", cert), ("REDIS_TLS_KEY_PATH", key)],
+            Box::new(|c| c.tls_key_path.is_some()),
+        ),
+        (
+            "REDIS_TLS_CA_PATH",
+            vec![("REDIS_TLS_CA_PATH", ca)],
+            Box::new(|c| c.tls_ca_path.is_some()),
+        ),
+        (
+            "REDIS_VERIFY_CERTIFICATES",
+            vec![("REDIS_VERIFY_CERTIFICATES", "false".into())],
+            Box::new(|c| !c.verify_certificates),
+        ),
+        (
+            "REDIS_SECURITY_REQUIRE_TLS",
+            vec![("REDIS_SECURITY_REQUIRE_TLS", "true".into())],
+            Box::new(|c| c.require_tls),
+        ),
+        (
+            "REDIS_INSECURE_ALLOW_PLAINTEXT",
+            vec![("REDIS_INSECURE_ALLOW_PLAINTEXT", "1".into())],
+            Box::new(|c| c.insecure_allow_plaintext),
+        ),
+        (
+            "REDIS_ENCRYPTION_KEY",
+            vec![("REDIS_ENCRYPTION_KEY", stratacache_crypto::generate_key())],
+            Box::new(|c| c.encryption.key.is_some()),
+        ),
+        (
+            "REDIS_ENCRYPTION_KEYS",
+            vec![
+                ("REDIS_ENCRYPTION_KEY", stratacache_crypto::generate_key()),
+                ("REDIS_ENCRYPTION_KEYS", stratacache_crypto::generate_key()),
+            ],
+            Box::new(|c| c.encryption.older_keys.is_some()),
+        ),
+    ];
+    let covered: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
+    for var in ENV_VARS {
+        assert!(covered.contains(&var.name), "{} has no effect test", var.name);
+    }
+    for (name, vars, check) in cases {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let c = resolve(&vars).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(check(&c), "{name} had no effect");
+        assert!(!check(&base()), "{name}: the check passes without the variable");
+    }
+}
+
+/// Every override key, with a value different from the preset's and the field it must change.
+#[test]
+fn every_override_key_takes_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pem");
+    std::fs::write(&path, "pem").unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    let cases: Vec<(&str, Value, fn(&CacheConfig) -> Value)> = vec![
+        ("redis_url", json!("redis://h:9"), |c| json!(c.redis_url)),
+        ("redis_password", json!("pw"), |c| {
+            json!(c.redis_password.as_ref().map(|s| s.expose().to_owned()))
+        }),
+        ("use_tls", json!(true), |c| json!(c.use_tls)),
+        ("tls_cert_path", json!(path), |c| json!(c.tls_cert_path)),
+        ("tls_key_path", json!(path), |c| json!(c.tls_key_path)),
+        ("max_connections", json!(7), |c| json!(c.max_connections)),
+        ("connection_timeout", json!(9), |c| {
+            json!(c.connection_timeout.as_secs())
+        }),
+        ("default_ttl", json!(1234), |c| json!(c.default_ttl.as_secs())),
+        ("memory_cache_size", json!(2000), |c| json!(c.memory_cache_size)),
+        ("compression_threshold", json!(500), |c| {
+            json!(c.compression_threshold)
+        }),
+        ("compression_level", json!(8), |c| json!(c.compression_level)),
+        ("enable_ai_cache", json!(true), |c| json!(c.enable_ai_cache)),
+        ("text_hash_threshold", json!(700), |c| {
+            json!(c.ai.text_hash_threshold)
+        }),
+        ("hash_algorithm", json!("sha256"), |c| json!(c.ai.hash_algorithm)),
+        (
+            "text_size_tiers",
+            json!({"small": 10, "medium": 20, "large": 30}),
+            |c| json!(c.ai.text_size_tiers),
+        ),
+        (
+            "operation_ttls",
+            json!({"qa": 3600, "translate": 120}),
+            |c| json!({"qa": c.ai.operation_ttls["qa"].as_secs(), "translate": c.ai.operation_ttls.get("translate").map(Duration::as_secs)}),
+        ),
+        ("enable_smart_promotion", json!(false), |c| {
+            json!(c.ai.enable_smart_promotion)
+        }),
+        ("max_text_length", json!(1000), |c| json!(c.ai.max_text_length)),
+        ("enable_monitoring", json!(false), |c| json!(c.enable_monitoring)),
+        ("log_level", json!("ERROR"), |c| json!(c.log_level)),
+        ("acl_username", json!("app"), |c| json!(c.acl_username)),
+        ("acl_password", json!("apw"), |c| {
+            json!(c.redis_password.as_ref().map(|s| s.expose().to_owned()))
+        }),
+        ("tls_ca_path", json!(path), |c| json!(c.tls_ca_path)),
+        ("verify_certificates", json!(false), |c| {
+            json!(c.verify_certificates)
+        }),
+        ("namespace", json!("shop"), |c| json!(c.namespace)),
+        ("redis_database", json!(3), |c| json!(c.redis_database)),
+        ("fail_on_connection_error", json!(true), |c| {
+            json!(c.fail_on_connection_error)
+        }),
+        ("enable_l1_cache", json!(false), |c| json!(c.enable_l1_cache)),
+    ];
+    for key in OVERRIDE_KEYS {
+        assert!(
+            cases.iter().any(|(k, ..)| *k == key.name),
+            "{} has no effect test",
+            key.name
+        );
+    }
+    assert_eq!(
+        OVERRIDE_KEYS.iter().filter(|k| k.reference).count(),
+        20,
+        "the reference's 20 keys"
+    );
+    for (key, value, field) in cases {
+        let base = CacheConfig::preset(Preset::Development);
+        let mut overrides = serde_json::Map::new();
+        overrides.insert(key.to_owned(), value.clone());
+        // Pairs that only validate together.
+        match key {
+            "tls_cert_path" => drop(overrides.insert("tls_key_path".into(), json!(path))),
+            "tls_key_path" => drop(overrides.insert("tls_cert_path".into(), json!(path))),
+            "acl_username" => drop(overrides.insert("acl_password".into(), json!("apw"))),
+            _ => {}
+        }
+        let json = Value::Object(overrides).to_string();
+        let c = resolve(&[("CACHE_CUSTOM_CONFIG", &json), ("ENVIRONMENT", "testing")])
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        let expected = if key == "operation_ttls" {
+            json!({"qa": 3600, "translate": 120})
+        } else {
+            value
+        };
+        assert_eq!(field(&c), expected, "{key} did not take effect");
+        assert_ne!(field(&base), expected, "{key}: the preset already has this value");
+    }
+    assert_eq!(
+        CacheConfig::preset(Preset::Development).ai.hash_algorithm,
+        HashAlgorithm::Blake3
+    );
+    assert_eq!(LogLevel::Error.tracing_level(), tracing::Level::ERROR);
+}
+
+/// Bad inputs: each row fails at start with every problem named (snapshot of the messages).
+#[test]
+fn bad_inputs_are_reported_with_field_value_and_range() {
+    let rows: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("unknown preset", vec![("CACHE_PRESET", "producton")]),
+        (
+            "invalid json",
+            vec![("CACHE_CUSTOM_CONFIG", "{\"default_ttl\": ")],
+        ),
+        ("json not an object", vec![("CACHE_CUSTOM_CONFIG", "[1, 2]")]),
+        (
+            "unknown override key",
+            vec![("CACHE_CUSTOM_CONFIG", r#"{"compresion_level": 3}"#)],
+        ),
+        (
+            "wrong types",
+            vec![(
+                "CACHE_CUSTOM_CONFIG",
+                r#"{"default_ttl": "an hour", "use_tls": "yes", "log_level": "LOUD", "hash_algorithm": "md5"}"#,
+            )],
+        ),
+        (
+            "out of range, all at once",
+            vec![(
+                "CACHE_CUSTOM_CONFIG",
+                r#"{"default_ttl": 0, "compression_level": 12, "compression_threshold": 5, "memory_cache_size": 0, "max_connections": 1000, "connection_timeout": 0.1, "text_hash_threshold": 50, "max_text_length": 0}"#,
+            )],
+        ),
+        (
+            "ai settings",
+            vec![(
+                "CACHE_CUSTOM_CONFIG",
+                r#"{"text_size_tiers": {"small": 500, "medium": 100, "large": 1000}, "operation_ttls": {"summarize": 30, "Bad Op": 600}}"#,
+            )],
+        ),
+        (
+            "bad booleans and environment",
+            vec![
+                ("ENABLE_AI_CACHE", "maybe"),
+                ("REDIS_VERIFY_CERTIFICATES", "sure"),
+                ("ENVIRONMENT", "moon"),
+            ],
+        ),
+        (
+            "missing tls files",
+            vec![
+                ("REDIS_TLS_CA_PATH", "/nonexistent/ca.pem"),
+                ("REDIS_TLS_CERT_PATH", "/nonexistent/cert.pem"),
+            ],
+        ),
+        ("acl password without user", vec![("REDIS_ACL_PASSWORD", "pw")]),
+        ("url scheme", vec![("CACHE_REDIS_URL", "http://u:secret@h:1")]),
+        ("no auth in development", vec![("CACHE_REDIS_URL", "redis://h:1")]),
+        (
+            "production without tls",
+            vec![
+                ("ENVIRONMENT", "production"),
+                ("CACHE_REDIS_URL", "redis://:secret@h:1"),
+            ],
+        ),
+        (
+            "production without verification",
+            vec![
+                ("ENVIRONMENT", "prod"),
+                ("CACHE_REDIS_URL", "rediss://:secret@h:1"),
+                ("REDIS_VERIFY_CERTIFICATES", "false"),
+            ],
+        ),
+        (
+            "require tls",
+            vec![
+                ("ENVIRONMENT", "testing"),
+                ("CACHE_REDIS_URL", "redis://h:1"),
+                ("REDIS_SECURITY_REQUIRE_TLS", "true"),
+            ],
+        ),
+        (
+            "invalid encryption key",
+            vec![("REDIS_ENCRYPTION_KEY", "not-a-key")],
+        ),
+    ];
+    let mut report = String::new();
+    for (name, vars) in rows {
+        let err = resolve(&vars).expect_err(name);
+        let text = err.to_string();
+        assert!(!text.contains("secret"), "{name}: a secret leaked: {text}");
+        report.push_str(&format!("## {name}\n{text}\n\n"));
+    }
+    insta::assert_snapshot!("bad_inputs", report);
+}
+
+#[test]
+fn the_escape_hatch_waives_the_security_rules() {
+    let vars = [("ENVIRONMENT", "production"), ("CACHE_REDIS_URL", "redis://h:1")];
+    assert!(resolve(&vars).is_err());
+    let c = resolve(&[vars[0], vars[1], ("REDIS_INSECURE_ALLOW_PLAINTEXT", "true")]).unwrap();
+    assert!(c.insecure_allow_plaintext);
+    // Credentials in the URL count as authentication; the testing environment needs none.
+    resolve(&[("CACHE_REDIS_URL", "redis://:pw@h:1")]).unwrap();
+    resolve(&[("ENVIRONMENT", "testing"), ("CACHE_REDIS_URL", "redis://h:1")]).unwrap();
+    // No password is ever invented.
+    let c = resolve(&[("ENVIRONMENT", "testing"), ("CACHE_REDIS_URL", "redis://h:1")]).unwrap();
+    assert!(c.redis_password.is_none());
+}
+
+#[test]
+fn secrets_never_show() {
+    let c = resolve(&[
+        ("REDIS_AUTH", "hunter2"),
+        ("REDIS_ENCRYPTION_KEY", &stratacache_crypto::generate_key()),
+    ])
+    .unwrap();
+    let shown = format!("{c:?} {}", serde_json::to_string(&c).unwrap());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        !shown.contains(c.encryption.key.as_ref().unwrap().expose()),
+        "{shown}"
+    );
+}
+
+#[test]
+fn use_tls_upgrades_the_url() {
+    let c = resolve(&[
+        ("ENVIRONMENT", "testing"),
+        ("CACHE_REDIS_URL", "redis://h:1/2"),
+        ("CACHE_CUSTOM_CONFIG", r#"{"use_tls": true}"#),
+    ])
+    .unwrap();
+    assert_eq!(c.effective_redis_url().as_deref(), Some("rediss://h:1/2"));
+    assert!(c.uses_tls());
+}
