@@ -82,6 +82,13 @@ impl std::fmt::Debug for BuiltCache {
 }
 
 impl BuiltCache {
+    /// A [`Closer`](crate::Closer) that [`close`](Self::close)s this cache, for
+    /// [`CacheRegistry::register_with_closer`](crate::CacheRegistry::register_with_closer).
+    pub fn closer(&self) -> crate::Closer {
+        let built = self.clone();
+        crate::Closer::new(move || async move { built.close().await })
+    }
+
     /// Whether the cache started on its memory fallback.
     pub fn is_degraded(&self) -> bool {
         self.degraded.is_some()

@@ -439,3 +439,68 @@ async fn a_wrong_password_fails_instead_of_degrading() {
     assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
     assert!(!err.to_string().contains("wrong-password"), "{err}");
 }
+
+fn env_of(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+    move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+}
+
+/// The Redis variables reach a real server: an ACL user, then mutual TLS with the CA and the
+/// client certificate from the environment.
+#[tokio::test]
+async fn redis_environment_variables_reach_the_server() {
+    let acl = redis_server_or_skip!(RedisMode::Acl);
+    let config = CacheConfig::from_env_with(env_of(vec![
+        ("CACHE_PRESET", "simple".into()),
+        ("CACHE_REDIS_URL", acl.url().to_owned()),
+        ("REDIS_ACL_USERNAME", acl.username().unwrap().to_owned()),
+        ("REDIS_ACL_PASSWORD", acl.password().unwrap().to_owned()),
+    ]))
+    .unwrap();
+    let built = CacheFactory::from_config(config).await.unwrap();
+    assert!(!built.is_degraded());
+    let status = built.redis.as_ref().unwrap().status().await;
+    assert_eq!(status.auth, stratacache_redis::AuthMethod::Acl);
+
+    let tls = redis_server_or_skip!(RedisMode::MutualTls);
+    let files = tls.tls().unwrap();
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let config = CacheConfig::from_env_with(env_of(vec![
+        ("ENVIRONMENT", "testing".into()),
+        ("CACHE_REDIS_URL", tls.url().to_owned()),
+        ("REDIS_TLS_CA_PATH", path(&files.ca_cert)),
+        ("REDIS_TLS_CERT_PATH", path(files.client_cert.as_deref().unwrap())),
+        ("REDIS_TLS_KEY_PATH", path(files.client_key.as_deref().unwrap())),
+        ("REDIS_SECURITY_REQUIRE_TLS", "true".into()),
+    ]))
+    .unwrap();
+    let built = CacheFactory::from_config(config.clone()).await.unwrap();
+    assert!(built.redis.as_ref().unwrap().status().await.tls);
+    built
+        .cache
+        .set("k", Bytes::from_static(b"v"), Ttl::Default)
+        .await
+        .unwrap();
+    // Without the client certificate the server refuses: an error, not a silent memory cache.
+    let mut no_cert = config;
+    no_cert.tls_cert_path = None;
+    no_cert.tls_key_path = None;
+    assert!(CacheFactory::from_config(no_cert).await.is_err());
+}
+
+#[tokio::test]
+async fn a_registry_shares_and_shuts_down_built_caches() {
+    let server = redis_server_or_skip!(RedisMode::Plain);
+    let registry = stratacache_factory::CacheRegistry::default();
+    let built = CacheFactory::from_config(testing_config(&server)).await.unwrap();
+    registry.register_with_closer("web", built.cache.clone(), built.closer());
+    let shared = registry.get("web").unwrap();
+    shared
+        .set("k", Bytes::from_static(b"v"), Ttl::Default)
+        .await
+        .unwrap();
+    let report = registry.shutdown().await;
+    assert_eq!((report.total_entries, report.disconnected_caches), (1, 1));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(built.redis.as_ref().unwrap().is_closed());
+    assert!(registry.get("web").is_none());
+}
