@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stratacache_core::{Error, LayerExt, Result, SharedCache};
-use stratacache_monitor::{Monitor, MonitorConfig, MonitoringLayer};
+use stratacache_monitor::{Monitor, MonitorConfig, Monitored, MonitoringLayer};
 
 use crate::build;
 use crate::config::CacheConfig;
@@ -53,6 +53,8 @@ pub struct BuiltCache {
     pub config: CacheConfig,
     /// The monitor, when `enable_monitoring` is on.
     pub monitor: Option<Arc<Monitor>>,
+    /// The outermost layer with its type, when monitoring is on (for invalidations with context).
+    monitored: Option<Arc<Monitored<SharedCache>>>,
     /// The configured backend.
     pub backend: Backend,
     /// The layers, outermost first (e.g. `["monitoring", "compression", "encryption",
@@ -87,6 +89,19 @@ impl BuiltCache {
     pub fn closer(&self) -> crate::Closer {
         let built = self.clone();
         crate::Closer::new(move || async move { built.close().await })
+    }
+
+    /// [`invalidate_pattern`](stratacache_core::Cache::invalidate_pattern), recording `context`
+    /// (why, e.g. `"user_update"`) with the invalidation when monitoring is on.
+    ///
+    /// # Errors
+    ///
+    /// Those of the cache.
+    pub async fn invalidate_pattern_with_context(&self, pattern: &str, context: &str) -> Result<u64> {
+        match &self.monitored {
+            Some(monitored) => monitored.invalidate_pattern_with_context(pattern, context).await,
+            None => self.cache.invalidate_pattern(pattern).await,
+        }
     }
 
     /// Whether the cache started on its memory fallback.
@@ -218,16 +233,20 @@ impl CacheFactory {
             layers.insert(0, "compression");
         }
         let mut monitor = None;
+        let mut monitored = None;
         if config.enable_monitoring {
             let layer = MonitoringLayer::new(MonitorConfig::default())?;
             monitor = Some(layer.monitor());
-            cache = Arc::new(cache.layer(layer));
+            let wrapped = Arc::new(cache.layer(layer));
+            cache = wrapped.clone();
+            monitored = Some(wrapped);
             layers.insert(0, "monitoring");
         }
         Ok(BuiltCache {
             cache,
             config,
             monitor,
+            monitored,
             backend: base.kind,
             layers,
             degraded: base.degraded,

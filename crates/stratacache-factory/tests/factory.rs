@@ -504,3 +504,36 @@ async fn a_registry_shares_and_shuts_down_built_caches() {
     assert!(built.redis.as_ref().unwrap().is_closed());
     assert!(registry.get("web").is_none());
 }
+
+#[tokio::test]
+async fn invalidations_with_context_reach_the_monitor() {
+    let built = CacheFactory::for_web_app(None).await.unwrap();
+    for k in ["user:1", "user:2", "item:1"] {
+        built
+            .cache
+            .set(k, Bytes::from_static(b"v"), Ttl::Default)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        built
+            .invalidate_pattern_with_context("user:*", "user_update")
+            .await
+            .unwrap(),
+        2
+    );
+    let stats = built.monitor.as_ref().unwrap().invalidations().snapshot();
+    assert_eq!((stats.total_invalidations, stats.total_keys_invalidated), (1, 2));
+    let json = serde_json::to_string(&stats).unwrap();
+    assert!(json.contains("user_update"), "{json}");
+    // Without monitoring it still invalidates.
+    let mut config = CacheConfig::preset(Preset::Minimal);
+    config.enable_monitoring = false;
+    let built = CacheFactory::from_config(config).await.unwrap();
+    built
+        .cache
+        .set("a", Bytes::from_static(b"v"), Ttl::Default)
+        .await
+        .unwrap();
+    assert_eq!(built.invalidate_pattern_with_context("*", "x").await.unwrap(), 1);
+}
