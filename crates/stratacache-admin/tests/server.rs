@@ -1,0 +1,177 @@
+//! The `stratacache-server` binary as a user runs it: the embedded memory default, Redis from
+//! `CACHE_REDIS_URL`, request ids, graceful shutdown on SIGTERM and SIGINT, and exit code 2 with
+//! the factory's message for an invalid configuration.
+
+#![allow(clippy::unwrap_used, clippy::type_complexity)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use stratacache_testkit::redis::RedisMode;
+use stratacache_testkit::redis_server_or_skip;
+
+/// The server's environment: nothing inherited from the caller's cache settings.
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_stratacache-server"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Running {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut all = vec!["--bind", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut child = command(&all, env).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("stratacache-server listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Self { child, addr }
+    }
+
+    fn get(&self, path: &str) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, head.to_ascii_lowercase(), body.to_owned())
+    }
+
+    /// Sends `signal` and waits for the exit; returns the exit code and stderr.
+    fn stop(mut self, signal: &str) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.code(), stderr)
+    }
+}
+
+#[test]
+fn runs_on_the_embedded_memory_default_and_stops_gracefully() {
+    let server = Running::start(&[], &[]);
+    let (status, head, body) = server.get("/internal/cache/status");
+    assert_eq!(status, 200, "{body}");
+    assert!(head.contains("x-request-id:"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["backend"], "memory");
+    assert_ne!(json["redis"]["status"], "connected");
+    let (code, stderr) = server.stop("-TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("registry shut down"), "{stderr}");
+    assert!(
+        stderr.contains("request_id"),
+        "request logs carry their id: {stderr}"
+    );
+}
+
+#[test]
+fn sigint_also_stops_gracefully() {
+    let server = Running::start(&["--preset", "minimal"], &[]);
+    assert_eq!(server.get("/internal/cache/health").0, 200);
+    let (code, stderr) = server.stop("-INT");
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn runs_on_redis_from_the_environment() {
+    let redis = redis_server_or_skip!(RedisMode::Password);
+    let url = format!(
+        "redis://:{}@{}:{}",
+        redis.password().unwrap(),
+        redis.host(),
+        redis.port()
+    );
+    let server = Running::start(
+        &["--preset", "simple", "--log-format", "json"],
+        &[("CACHE_REDIS_URL", &url)],
+    );
+    let (status, _, body) = server.get("/internal/cache/status");
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["redis"]["status"], "connected", "{json}");
+    assert!(
+        !body.contains(redis.password().unwrap()),
+        "the password leaked: {body}"
+    );
+    let (code, stderr) = server.stop("-TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with('{')), "JSON logs: {stderr}");
+}
+
+#[test]
+fn an_invalid_configuration_exits_with_code_2_and_the_message() {
+    let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
+        (&["--preset", "producton"], &[], "did you mean `production`?"),
+        (
+            &[],
+            &[("CACHE_CUSTOM_CONFIG", r#"{"compression_level": 12}"#)],
+            "compression_level: got 12, accepted: 1..=9",
+        ),
+        (&[], &[("ENVIRONMENT", "production")], "API_KEY"),
+        (
+            &[],
+            &[("CACHE_REDIS_URL", "redis://127.0.0.1:1")],
+            "redis_password",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let output = command(args, env).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?} {env:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_address_in_use_exits_with_code_1() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = command(&["--bind", &addr], &[]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+}
