@@ -78,9 +78,37 @@ pub fn security_headers() -> DefaultHeaders {
         .add(("Content-Security-Policy", "default-src 'none'"))
 }
 
+/// The largest request head accepted by [`app`]: 16 KiB of header names and values. Larger heads
+/// answer 431 with `VALIDATION_ERROR` in the envelope (actix-web itself refuses heads above
+/// 128 KiB or with more than 96 headers before any handler runs).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers add up to more than [`MAX_HEADER_BYTES`].
+pub async fn limit_headers(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        let error = ApiError::new(
+            actix_web::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::ValidationError,
+            format!("request headers of {size} bytes exceed the limit of {MAX_HEADER_BYTES} bytes"),
+        );
+        // A response, not an error: the outer middleware (security headers) still applies.
+        let response = actix_web::ResponseError::error_response(&error);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
+}
+
 /// The whole API as an application: [`configure`], the JSON [`default_service`], the error
-/// envelope for every other error response ([`error::envelope_errors`]) and the
-/// [`security_headers`]. The server binary and the tests build the same application with it:
+/// envelope for every other error response ([`error::envelope_errors`]), the header size limit
+/// ([`limit_headers`]) and the [`security_headers`]. The server binary and the tests build the same application with it:
 ///
 /// ```no_run
 /// # async fn run(state: stratacache_admin::AdminState) -> std::io::Result<()> {
@@ -104,6 +132,7 @@ pub fn app(
     App::new()
         .configure(configure(state))
         .default_service(default_service())
+        .wrap(actix_web::middleware::from_fn(limit_headers))
         .wrap(error::envelope_errors())
         .wrap(security_headers())
 }

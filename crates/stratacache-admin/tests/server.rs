@@ -175,3 +175,28 @@ fn an_address_in_use_exits_with_code_1() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
 }
+
+#[test]
+fn oversized_request_headers_answer_431_in_the_envelope() {
+    let server = Running::start(&[], &[]);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    let big = "a".repeat(20 * 1024);
+    write!(
+        stream,
+        "GET /internal/cache/status HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 431"), "{raw}");
+    assert!(raw.contains("\"error_code\":\"VALIDATION_ERROR\""), "{raw}");
+    assert!(
+        raw.to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff"),
+        "{raw}"
+    );
+    // Normal requests still pass.
+    assert_eq!(server.get("/internal/cache/status").0, 200);
+    let (code, stderr) = server.stop("-TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+}
