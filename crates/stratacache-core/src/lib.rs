@@ -7,6 +7,7 @@ mod error;
 pub mod glob;
 mod layer;
 mod scan;
+mod secret;
 mod stats;
 mod ttl;
 mod typed;
@@ -19,6 +20,7 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use glob::Glob;
 pub use layer::{Identity, Layer, LayerExt, Stack};
 pub use scan::ScanKeys;
+pub use secret::{Secret, redact_url};
 pub use stats::{CacheStats, CompressionStats, EncryptionStats, Health, HealthStatus, StatsCounters};
 pub use ttl::{Expiry, MAX_TTL, MIN_TTL, Ttl};
 #[cfg(feature = "postcard")]

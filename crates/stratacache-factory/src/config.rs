@@ -11,10 +11,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use stratacache_core::redact_url;
 
 use crate::preset::{Environment, Preset, Strategy};
 use crate::problem::{ConfigError, Problem};
-use crate::secret::Secret;
+use stratacache_core::Secret;
 
 /// The accepted default TTL: 1 s to 7 days (the reference's preset range).
 pub const DEFAULT_TTL_RANGE: (u64, u64) = (1, 604_800);
@@ -221,7 +222,7 @@ impl EncryptionSettings {
 /// The full configuration of a cache built by the [`CacheFactory`](crate::CacheFactory).
 ///
 /// Field names are the reference system's override keys. Durations are seconds in JSON.
-/// Secrets serialize as `"***"`.
+/// Secrets serialize as `"<redacted>"`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
@@ -493,7 +494,7 @@ impl CacheConfig {
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
             p.push(Problem::new(
                 "redis_url",
-                redact(url),
+                redact_url(url),
                 "a redis:// or rediss:// URL",
             ));
             return;
@@ -535,7 +536,7 @@ impl CacheConfig {
             };
             p.push(Problem::new(
                 "use_tls",
-                format!("false for {} ({why})", redact(url)),
+                format!("false for {} ({why})", redact_url(url)),
                 "TLS: a rediss:// URL or use_tls=true",
             ));
         }
@@ -568,36 +569,12 @@ fn url_has_password(url: &str) -> bool {
         .is_some_and(|(userinfo, _)| userinfo.split_once(':').is_some_and(|(_, pw)| !pw.is_empty()))
 }
 
-/// A URL with any password replaced by `***`.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn urls_are_redacted() {
-        assert_eq!(redact("redis://:pw@h:1/2"), "redis://:***@h:1/2");
-        assert_eq!(redact("rediss://u:pw@h"), "rediss://u:***@h");
-        assert_eq!(redact("redis://h:1"), "redis://h:1");
+    fn urls_with_passwords_count_as_authentication() {
         assert!(url_has_password("redis://u:pw@h:1"));
         assert!(!url_has_password("redis://u@h:1"));
         assert!(!url_has_password("redis://h:1/0"));

@@ -7,10 +7,11 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::config::{CacheConfig, HashAlgorithm, LogLevel, TierSizes, redact};
+use crate::config::{CacheConfig, HashAlgorithm, LogLevel, TierSizes};
 use crate::preset::{Environment, Preset};
 use crate::problem::{ConfigError, Problem, suggestion};
-use crate::secret::Secret;
+use stratacache_core::Secret;
+use stratacache_core::redact_url;
 
 /// An environment variable the factory reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,7 +437,7 @@ impl Override<'_> {
     fn shown(&self) -> String {
         match (self.name, self.value) {
             ("redis_password" | "acl_password", _) => "***".to_owned(),
-            ("redis_url", Value::String(url)) => format!("{:?}", redact(url)),
+            ("redis_url", Value::String(url)) => format!("{:?}", redact_url(url)),
             (_, v) => v.to_string(),
         }
     }

@@ -12,7 +12,6 @@ pub mod health;
 mod preset;
 mod problem;
 pub mod registry;
-mod secret;
 
 pub use ai::{AiMetrics, AiResponseCache, OperationMetrics};
 pub use config::{AiSettings, CacheConfig, EncryptionSettings, HashAlgorithm, LogLevel, TierSizes};
@@ -25,5 +24,5 @@ pub use preset::{
 };
 pub use problem::{ConfigError, Problem};
 pub use registry::{CacheRegistry, Closer, RegisteredCache, ShutdownReport};
-pub use secret::Secret;
 pub use stratacache_core;
+pub use stratacache_core::Secret;

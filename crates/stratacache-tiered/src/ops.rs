@@ -268,7 +268,7 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
             ("L2", &l2, "L2 is the source of truth"),
         ] {
             if !report.is_healthy() {
-                let status = status_name(report.status);
+                let status = report.status.as_str();
                 health = health.with_message(format!(
                     "{tier} ({}) is {status} ({consequence}): {}",
                     report.backend,
@@ -296,14 +296,5 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
         stats.max_bytes = l2.max_bytes;
         stats.inner = vec![l1, l2];
         stats
-    }
-}
-
-/// The lower-case name of a health status, as it serializes.
-fn status_name(status: HealthStatus) -> &'static str {
-    match status {
-        HealthStatus::Healthy => "healthy",
-        HealthStatus::Degraded => "degraded",
-        HealthStatus::Unhealthy => "unhealthy",
     }
 }

@@ -160,7 +160,7 @@ impl Cache for FailoverCache {
                 health = health.with_message(format!(
                     "the primary ({}) is {}: operations fall back to the {} cache when it fails: {}",
                     primary.backend,
-                    status_name(primary.status),
+                    primary.status.as_str(),
                     fallback.backend,
                     primary.messages.join("; ")
                 ));
@@ -169,7 +169,7 @@ impl Cache for FailoverCache {
                 health = health.with_message(format!(
                     "the fallback ({}) is {}: {}",
                     fallback.backend,
-                    status_name(fallback.status),
+                    fallback.status.as_str(),
                     fallback.messages.join("; ")
                 ));
             }
@@ -205,7 +205,7 @@ impl Cache for FailoverCache {
                 health = health.with_message(format!(
                     "the fallback ({}) is {}: {}",
                     fallback.backend,
-                    status_name(fallback.status),
+                    fallback.status.as_str(),
                     fallback.messages.join("; ")
                 ));
             }
@@ -245,14 +245,5 @@ impl Cache for FailoverCache {
         stats.max_bytes = active.max_bytes;
         stats.inner = inner;
         stats
-    }
-}
-
-/// The lower-case name of a health status, as it serializes.
-fn status_name(status: HealthStatus) -> &'static str {
-    match status {
-        HealthStatus::Healthy => "healthy",
-        HealthStatus::Degraded => "degraded",
-        HealthStatus::Unhealthy => "unhealthy",
     }
 }
