@@ -63,7 +63,8 @@ pub struct RedisSection {
     pub status: RedisState,
     /// Whether a Redis URL is configured.
     pub configured: bool,
-    /// Keys in the cache's namespace (counted with `SCAN`).
+    /// Keys in the cache's namespace, counted with `SCAN` over the whole database: recounted at
+    /// most every 10 s (and by one request at a time), so it may lag writes by that much.
     pub keys: Option<u64>,
     /// Redis `used_memory_human` (`"1.02M"`).
     pub memory_used: Option<String>,

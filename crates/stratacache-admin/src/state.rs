@@ -39,6 +39,8 @@ struct Inner {
     registry: Arc<CacheRegistry>,
     config: AdminConfig,
     ai: Option<Arc<AiResponseCache>>,
+    /// The namespace's key count, refreshed at a slow pace (it walks the whole database).
+    key_count: Arc<crate::routes::status::KeyCount>,
 }
 
 /// Where the cache came from, for what only its origin knows (invalidation context, Redis status).
@@ -53,6 +55,10 @@ enum Source {
 }
 
 impl AdminState {
+    pub(crate) fn key_count(&self) -> &crate::routes::status::KeyCount {
+        &self.inner.key_count
+    }
+
     /// The state of a cache built by the factory: its stack (monitored when its configuration
     /// enables monitoring), configuration, Redis connection and failover are all reported.
     pub fn new(built: BuiltCache, registry: Arc<CacheRegistry>, config: AdminConfig) -> Self {
@@ -63,6 +69,7 @@ impl AdminState {
             registry,
             config,
             ai: None,
+            key_count: Arc::default(),
         })
     }
 
@@ -92,6 +99,7 @@ impl AdminState {
             registry,
             config,
             ai: None,
+            key_count: Arc::default(),
         })
     }
 

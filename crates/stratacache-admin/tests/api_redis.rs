@@ -119,6 +119,11 @@ async fn the_status_of_a_redis_cache() {
     assert_eq!(body["security"]["configuration"]["tls_enabled"], false);
     assert_eq!(body["failover"]["state"], "primary");
     insta::assert_json_snapshot!("status_redis", redact_server_figures(body));
+    // The key count walks the database: it is not recounted on every request.
+    server.send_authed("PUT", "/internal/cache/entries/c", "3").await;
+    let body = server.get("/internal/cache/status", &[]).await.json();
+    assert_eq!(body["redis"]["keys"], 2, "recounted within 10 s: {body}");
+    assert_eq!(body["redis"]["status"], "connected");
 
     // The status recorded Redis's memory in the monitor.
     let metrics = server.get("/internal/cache/metrics", &[]).await.json();

@@ -139,8 +139,28 @@ impl RedisCache {
 
     /// Server information a caller can show: connected, version, memory, clients, keys in the
     /// namespace, TLS and authentication method. Never fails: problems show in the report.
+    ///
+    /// Counting the keys walks the whole database with `SCAN` (Redis has no per-prefix count):
+    /// on large databases prefer [`server_status`](Self::server_status) and
+    /// [`count_keys`](Self::count_keys) at a slower pace, as the admin API does.
     pub async fn status(&self) -> RedisStatus {
         crate::status::collect(self).await
+    }
+
+    /// [`status`](Self::status) without the key count (`keys_in_namespace` is `None`): one `INFO`
+    /// round trip.
+    pub async fn server_status(&self) -> RedisStatus {
+        crate::status::server(self).await
+    }
+
+    /// The number of keys in this cache's namespace, counted with `SCAN MATCH` over the whole
+    /// database (one round trip per `scan_count` keys of the database).
+    ///
+    /// # Errors
+    ///
+    /// Connection and timeout errors of the `SCAN` commands.
+    pub async fn count_keys(&self) -> Result<u64> {
+        crate::status::count_keys(self).await
     }
 
     /// Closes the cache: the pool is closed and the long-lived connections it held are dropped,

@@ -44,6 +44,18 @@ fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
 }
 
 pub(crate) async fn collect(cache: &RedisCache) -> RedisStatus {
+    let mut status = server(cache).await;
+    if status.connected {
+        match count_keys(cache).await {
+            Ok(n) => status.keys_in_namespace = Some(n),
+            Err(e) => status.error = Some(e.to_string()),
+        }
+    }
+    status
+}
+
+/// The status without the key count: one `INFO` round trip.
+pub(crate) async fn server(cache: &RedisCache) -> RedisStatus {
     let endpoint = &cache.inner.endpoint;
     let mut status = RedisStatus {
         connected: false,
@@ -77,19 +89,12 @@ pub(crate) async fn collect(cache: &RedisCache) -> RedisStatus {
             status.used_memory_human = field(&info, "used_memory_human").map(str::to_owned);
             status.connected_clients = field(&info, "connected_clients").and_then(|v| v.parse().ok());
         }
-        Err(e) => {
-            status.error = Some(e.to_string());
-            return status;
-        }
-    }
-    match count_keys(cache).await {
-        Ok(n) => status.keys_in_namespace = Some(n),
         Err(e) => status.error = Some(e.to_string()),
     }
     status
 }
 
-async fn count_keys(cache: &RedisCache) -> stratacache_core::Result<u64> {
+pub(crate) async fn count_keys(cache: &RedisCache) -> stratacache_core::Result<u64> {
     let pattern = format!("{}*", stratacache_core::glob::escape(&cache.redis_key("")));
     let (mut cursor, mut total) = (0, 0u64);
     loop {

@@ -1,12 +1,13 @@
 //! `GET /internal/cache/status`.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use actix_web::web::{Data, Json};
 use stratacache_core::CacheStats;
 use stratacache_factory::{Backend, BuiltCache, CacheConfig};
 use stratacache_monitor::PerformanceSnapshot;
-use stratacache_redis::{AuthMethod, RedisStatus};
+use stratacache_redis::{AuthMethod, RedisCache, RedisStatus};
 
 use crate::auth::ReadAccess;
 use crate::error::{ErrorEnvelope, now_timestamp};
@@ -18,6 +19,44 @@ use crate::state::AdminState;
 
 /// How long the status waits for Redis's `INFO` and key count.
 pub(crate) const REDIS_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How old `redis.keys` may be. Counting walks the whole database with `SCAN`, so the status
+/// (which answers `INFO` live on every request) recounts at most this often, and one request at
+/// a time; the others report the last count.
+pub(crate) const KEY_COUNT_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// The last key count and when it was taken.
+#[derive(Debug)]
+pub(crate) struct KeyCount {
+    /// `u64::MAX` until the first count.
+    last: AtomicU64,
+    counted_at: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl Default for KeyCount {
+    fn default() -> Self {
+        Self {
+            last: AtomicU64::new(u64::MAX),
+            counted_at: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl KeyCount {
+    /// The key count, recounted when older than [`KEY_COUNT_MAX_AGE`] and nobody else is counting.
+    async fn current(&self, redis: &RedisCache) -> Option<u64> {
+        if let Ok(mut counted_at) = self.counted_at.try_lock()
+            && counted_at.is_none_or(|at| at.elapsed() >= KEY_COUNT_MAX_AGE)
+        {
+            if let Ok(Ok(n)) = tokio::time::timeout(REDIS_STATUS_TIMEOUT, redis.count_keys()).await {
+                self.last.store(n, Ordering::Relaxed);
+            }
+            *counted_at = Some(Instant::now());
+        }
+        let n = self.last.load(Ordering::Relaxed);
+        (n != u64::MAX).then_some(n)
+    }
+}
 
 /// The cache's backend, memory tier, performance, security and failover state.
 #[utoipa::path(
@@ -40,9 +79,15 @@ pub(crate) async fn collect(state: &AdminState) -> CacheStatus {
     let built = state.built();
     let redis_status = match built.and_then(|b| b.redis.as_ref()) {
         Some(redis) => Some(
-            tokio::time::timeout(REDIS_STATUS_TIMEOUT, redis.status())
-                .await
-                .map_err(|_| format!("Redis did not answer within {REDIS_STATUS_TIMEOUT:?}")),
+            match tokio::time::timeout(REDIS_STATUS_TIMEOUT, redis.server_status()).await {
+                Ok(mut status) => {
+                    if status.connected {
+                        status.keys_in_namespace = state.key_count().current(redis).await;
+                    }
+                    Ok(status)
+                }
+                Err(_) => Err(format!("Redis did not answer within {REDIS_STATUS_TIMEOUT:?}")),
+            },
         ),
         None => None,
     };
