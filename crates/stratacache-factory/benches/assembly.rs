@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use stratacache_factory::{CacheConfig, CacheFactory};
-use stratacache_testkit::bench::median;
+use stratacache_testkit::bench::{closed_port, median};
 use stratacache_testkit::redis::{RedisMode, RedisServer};
 
 fn ms(d: Duration) -> f64 {
@@ -29,11 +29,6 @@ where
     }
     let worst = all.iter().copied().fold(0.0, f64::max);
     (median(all), worst)
-}
-
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 fn main() {

@@ -14,7 +14,6 @@
 //! short smoke run; with `--list` (nextest) it lists nothing.
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
-use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,29 +21,10 @@ use stratacache_core::{Bytes, Cache, Error, ErrorKind, SharedCache, Ttl};
 use stratacache_factory::failover::{FailoverCache, FailoverConfig, FailoverState};
 use stratacache_memory::MemoryCache;
 use stratacache_redis::{RedisCache, RedisConfig};
-use stratacache_testkit::bench::median;
+use stratacache_testkit::bench::{closed_port, compare_gets, median};
 use stratacache_testkit::redis::{RedisMode, RedisServer};
 
 const KEYS: usize = 1_000;
-
-/// Nanoseconds per `get` over `ops` sequential hits.
-async fn per_get(cache: &dyn Cache, keys: &[String], ops: usize) -> f64 {
-    let start = Instant::now();
-    for i in 0..ops {
-        black_box(cache.get(&keys[i % KEYS]).await.unwrap());
-    }
-    start.elapsed().as_nanos() as f64 / ops as f64
-}
-
-/// Alternates rounds of `a` and `b`; returns the median ns/op of each.
-async fn compare(a: &dyn Cache, b: &dyn Cache, keys: &[String], ops: usize, rounds: usize) -> (f64, f64) {
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        x.push(per_get(a, keys, ops).await);
-        y.push(per_get(b, keys, ops).await);
-    }
-    (median(x), median(y))
-}
 
 fn report(name: &str, (plain, failover): (f64, f64)) {
     println!(
@@ -52,12 +32,6 @@ fn report(name: &str, (plain, failover): (f64, f64)) {
         failover - plain,
         (failover / plain - 1.0) * 100.0
     );
-}
-
-/// A loopback port nothing listens on: bound, then released.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// Times `attempts` failed connections with `config_for(url)`; prints the median, min and max.
@@ -123,10 +97,10 @@ fn main() {
             || async { Err::<SharedCache, _>(Error::new(ErrorKind::Connection, "no primary (bench)")) };
         let open = FailoverCache::disconnected(never, filled_memory(&keys, &value).await, config).unwrap();
         assert_eq!(open.state(), FailoverState::Fallback);
-        compare(&*plain, &open, &keys, mem_ops / 10, 1).await;
+        compare_gets(&*plain, &open, &keys, mem_ops / 10, 1).await;
         report(
             "  open FailoverCache vs MemoryCache",
-            compare(&*plain, &open, &keys, mem_ops, rounds).await,
+            compare_gets(&*plain, &open, &keys, mem_ops, rounds).await,
         );
         let closed = FailoverCache::new(
             filled_memory(&keys, &value).await,
@@ -134,10 +108,10 @@ fn main() {
             FailoverConfig::default(),
         )
         .unwrap();
-        compare(&*plain, &closed, &keys, mem_ops / 10, 1).await;
+        compare_gets(&*plain, &closed, &keys, mem_ops / 10, 1).await;
         report(
             "  closed FailoverCache over MemoryCache",
-            compare(&*plain, &closed, &keys, mem_ops, rounds).await,
+            compare_gets(&*plain, &closed, &keys, mem_ops, rounds).await,
         );
         assert_eq!(closed.counters().fallback_operations, 0);
 
@@ -157,10 +131,10 @@ fn main() {
             FailoverConfig::default(),
         )
         .unwrap();
-        compare(&redis, &closed, &keys, redis_ops / 10, 1).await;
+        compare_gets(&redis, &closed, &keys, redis_ops / 10, 1).await;
         report(
             "  closed FailoverCache over RedisCache",
-            compare(&redis, &closed, &keys, redis_ops, rounds).await,
+            compare_gets(&redis, &closed, &keys, redis_ops, rounds).await,
         );
         assert_eq!(closed.counters().fallback_operations, 0);
     });

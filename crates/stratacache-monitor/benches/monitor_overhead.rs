@@ -16,35 +16,10 @@ use stratacache_core::{Bytes, Cache, LayerExt, Ttl};
 use stratacache_memory::MemoryCache;
 use stratacache_monitor::{MonitorConfig, MonitoringLayer};
 use stratacache_redis::{RedisCache, RedisConfig};
-use stratacache_testkit::bench::median;
+use stratacache_testkit::bench::compare_gets;
 use stratacache_testkit::redis::{RedisMode, RedisServer};
 
 const KEYS: usize = 1_000;
-
-/// Nanoseconds per `get` over `ops` sequential hits.
-async fn per_get(cache: &dyn Cache, keys: &[String], ops: usize) -> f64 {
-    let start = Instant::now();
-    for i in 0..ops {
-        black_box(cache.get(&keys[i % KEYS]).await.unwrap());
-    }
-    start.elapsed().as_nanos() as f64 / ops as f64
-}
-
-/// Alternates rounds of `plain` and `monitored`; returns the median ns/op of each.
-async fn compare(
-    plain: &dyn Cache,
-    monitored: &dyn Cache,
-    keys: &[String],
-    ops: usize,
-    rounds: usize,
-) -> (f64, f64) {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        a.push(per_get(plain, keys, ops).await);
-        b.push(per_get(monitored, keys, ops).await);
-    }
-    (median(a), median(b))
-}
 
 fn report(name: &str, plain: f64, monitored: f64, target: f64) {
     let overhead = (monitored / plain - 1.0) * 100.0;
@@ -80,8 +55,8 @@ fn main() {
         }
         let monitored = memory.clone().layer(layer.clone());
         // Warm-up.
-        compare(&memory, &monitored, &keys, mem_ops / 10, 1).await;
-        let (plain, with) = compare(&memory, &monitored, &keys, mem_ops, rounds).await;
+        compare_gets(&memory, &monitored, &keys, mem_ops / 10, 1).await;
+        let (plain, with) = compare_gets(&memory, &monitored, &keys, mem_ops, rounds).await;
         report("MemoryCache get hit", plain, with, 25.0);
         if std::env::var_os("MONITOR_BENCH_PARTS").is_some() {
             let m = layer.monitor();
@@ -114,8 +89,8 @@ fn main() {
             redis.set(k, value.clone(), Ttl::Never).await.unwrap();
         }
         let monitored = redis.clone().layer(layer.clone());
-        compare(&redis, &monitored, &keys, redis_ops / 10, 1).await;
-        let (plain, with) = compare(&redis, &monitored, &keys, redis_ops, rounds).await;
+        compare_gets(&redis, &monitored, &keys, redis_ops / 10, 1).await;
+        let (plain, with) = compare_gets(&redis, &monitored, &keys, redis_ops, rounds).await;
         report("RedisCache GET", plain, with, 5.0);
         let s = layer.monitor().snapshot(None);
         println!("monitor saw {} operations, hit ratio {:?}", s.since_start.operations, s.since_start.hit_ratio);

@@ -1,4 +1,10 @@
-//! Helpers for `harness = false` benchmark binaries: how they were invoked, and medians.
+//! Helpers for `harness = false` benchmark binaries: how they were invoked, medians, timed get
+//! hits compared in alternating rounds, and a closed loopback port.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use stratacache_core::Cache;
 
 /// How a benchmark binary named `name` was invoked, from its arguments:
 ///
@@ -28,6 +34,55 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     assert!(!values.is_empty(), "median of no measurements");
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+/// Nanoseconds per `get` over `ops` sequential reads of `keys` (in turn, from the first).
+///
+/// # Panics
+///
+/// If `keys` is empty or a `get` fails.
+pub async fn get_ns(cache: &dyn Cache, keys: &[String], ops: usize) -> f64 {
+    let start = Instant::now();
+    for i in 0..ops {
+        black_box(
+            cache
+                .get(&keys[i % keys.len()])
+                .await
+                .expect("a get during the benchmark failed"),
+        );
+    }
+    start.elapsed().as_nanos() as f64 / ops as f64
+}
+
+/// Alternates `rounds` rounds of [`get_ns`] on `a` and on `b`, so that both see the same machine
+/// conditions; returns the median ns per get of each.
+///
+/// # Panics
+///
+/// As [`get_ns`], and if `rounds` is zero.
+pub async fn compare_gets(
+    a: &dyn Cache,
+    b: &dyn Cache,
+    keys: &[String],
+    ops: usize,
+    rounds: usize,
+) -> (f64, f64) {
+    let (mut x, mut y) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for _ in 0..rounds {
+        x.push(get_ns(a, keys, ops).await);
+        y.push(get_ns(b, keys, ops).await);
+    }
+    (median(x), median(y))
+}
+
+/// A loopback port nothing listens on (bound, then released): connecting to it is refused.
+///
+/// # Panics
+///
+/// If no loopback port can be bound.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("the bound address").port()
 }
 
 #[cfg(test)]
