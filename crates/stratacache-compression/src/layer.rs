@@ -232,6 +232,10 @@ impl<C: Cache> Cache for Compressed<C> {
         self.inner.delete(key).await
     }
 
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.inner.delete_many(keys).await
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         self.inner.exists(key).await
     }

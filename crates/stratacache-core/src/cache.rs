@@ -55,6 +55,25 @@ pub trait Cache: Send + Sync {
     /// Backend failures.
     async fn delete(&self, key: &str) -> Result<bool>;
 
+    /// Removes several entries and returns how many existed. Deleting missing keys is not an
+    /// error; an empty slice removes nothing.
+    ///
+    /// The default implementation calls [`delete`](Cache::delete) for each key in turn; remote
+    /// backends override it to remove the whole batch in one round trip (Redis: one `UNLINK`).
+    /// Layers forward it, so a batch reaches the backend whole.
+    ///
+    /// # Errors
+    ///
+    /// Backend failures. Backends that cannot delete atomically may have removed some of the
+    /// keys when an error is returned.
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let mut removed = 0;
+        for key in keys {
+            removed += u64::from(self.delete(key).await?);
+        }
+        Ok(removed)
+    }
+
     /// Whether a live entry exists, without reading it, counting a hit or changing its recency.
     ///
     /// # Errors
@@ -155,6 +174,9 @@ macro_rules! forward_cache {
             }
             async fn delete(&self, key: &str) -> Result<bool> {
                 (**self).delete(key).await
+            }
+            async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+                (**self).delete_many(keys).await
             }
             async fn exists(&self, key: &str) -> Result<bool> {
                 (**self).exists(key).await

@@ -179,6 +179,14 @@ impl<C: Cache> Cache for Monitored<C> {
         result
     }
 
+    /// Timed as one `delete` call, whatever the batch size.
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let start = Instant::now();
+        let result = self.inner.delete_many(keys).await;
+        self.done(Operation::Delete, start, &result, ok);
+        result
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         let start = Instant::now();
         let result = self.inner.exists(key).await;

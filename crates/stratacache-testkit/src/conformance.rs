@@ -75,6 +75,7 @@ cases!(
     ttl_validation,
     get_with_ttl,
     get_many_set_many,
+    delete_many,
     pattern_invalidation,
     clear,
     stats_accuracy,

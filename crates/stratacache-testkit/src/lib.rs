@@ -8,6 +8,9 @@
 pub mod bench;
 pub mod conformance;
 pub mod data;
+pub mod double;
+#[cfg(feature = "fault")]
+pub mod fault;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod scan_keys;

@@ -668,6 +668,61 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// Sends `signal` (`STOP`, `CONT`, `KILL`) to a local server's process with `kill`.
+    fn signal(&self, signal: &str) {
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("signal {signal}: not a running local server"));
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("running kill -{signal} {pid}: {e}"));
+        assert!(status.success(), "kill -{signal} {pid} failed: {status}");
+    }
+
+    /// Freezes a local server (`SIGSTOP`): connections stay open and nothing is answered, like a
+    /// hung server. [`resume`](Self::resume) thaws it; dropping the server resumes it first.
+    ///
+    /// # Panics
+    ///
+    /// If the server is not a running local one.
+    pub fn pause(&mut self) {
+        self.signal("STOP");
+    }
+
+    /// Thaws a server frozen by [`pause`](Self::pause) (`SIGCONT`).
+    ///
+    /// # Panics
+    ///
+    /// If the server is not a running local one.
+    pub fn resume(&mut self) {
+        self.signal("CONT");
+    }
+
+    /// Kills a local server with `SIGKILL` and waits for it to exit; [`restart`](Self::restart)
+    /// starts it again on the same port.
+    ///
+    /// # Panics
+    ///
+    /// If the server is not a running local one.
+    pub fn kill9(&mut self) {
+        self.signal("KILL");
+        self.stop();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // A paused server is resumed before it is killed, so that dropping never hangs.
+        if let Some(pid) = self.pid() {
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT".to_owned(), pid.to_string()])
+                .status();
+        }
+    }
+}
+
 /// A key prefix no other test (or run) uses, `stratacache-test:<label>:<random>:`: tests that may
 /// share an external server keep their keys apart with it, and delete by this prefix at most.
 #[must_use]

@@ -193,7 +193,7 @@ fn every_failing_case_is_reported_by_name() {
     let message = run_isolated(Fault::ExistsIsARead, |s| s).unwrap_err();
     assert!(
         message.starts_with(
-            "conformance suite: 2 of 17 cases failed (exists, stats_accuracy), 15 passed, 0 skipped"
+            "conformance suite: 2 of 18 cases failed (exists, stats_accuracy), 16 passed, 0 skipped"
         ),
         "{message}"
     );
@@ -211,7 +211,7 @@ fn every_failing_case_is_reported_by_name() {
 fn a_panicking_case_does_not_stop_the_others() {
     let message = run_isolated(Fault::ClearPanics, |s| s).unwrap_err();
     assert!(
-        message.starts_with("conformance suite: 1 of 17 cases failed (clear), 16 passed"),
+        message.starts_with("conformance suite: 1 of 18 cases failed (clear), 17 passed"),
         "{message}"
     );
     assert!(
@@ -224,7 +224,7 @@ fn a_panicking_case_does_not_stop_the_others() {
 fn a_hanging_case_times_out() {
     let message = run_isolated(Fault::HealthHangs, |s| s.case_timeout(Duration::from_secs(2))).unwrap_err();
     assert!(
-        message.starts_with("conformance suite: 1 of 17 cases failed (health)"),
+        message.starts_with("conformance suite: 1 of 18 cases failed (health)"),
         "{message}"
     );
     assert!(message.contains("did not finish within 2s"), "{message}");
@@ -250,7 +250,7 @@ fn skipping_an_unknown_case_panics() {
 #[test]
 fn case_names_are_unique_and_complete() {
     let names = conformance::case_names();
-    assert_eq!(names.len(), 17);
+    assert_eq!(names.len(), 18);
     let unique: std::collections::BTreeSet<_> = names.iter().collect();
     assert_eq!(unique.len(), names.len());
     assert_eq!(names.first(), Some(&"round_trips"));

@@ -73,6 +73,36 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
         Ok(in_l1 || in_l2)
     }
 
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        // As `delete`, for a batch: L1 first, L2 in one call, and L1 again for a key that a
+        // promotion may have refilled meanwhile (or whose first removal failed).
+        let ticket = self.coherence.write(keys.iter().copied());
+        let mut failed = Vec::new();
+        for key in keys {
+            if self.l1_result(self.l1.delete(key).await).is_err() {
+                failed.push(*key);
+            }
+        }
+        let in_l2 = self.l2.delete_many(keys).await;
+        let mut left_behind = None;
+        for key in keys {
+            if (failed.contains(key) || ticket.contended(key))
+                && let Err(e) = self.l1_result(self.l1.delete(key).await)
+            {
+                left_behind = Some(e);
+            }
+        }
+        let in_l2 = self.counted(in_l2)?;
+        if let Some(e) = left_behind {
+            return self.counted(Err(l1_left_behind(&e, "the entries were deleted from L2")));
+        }
+        // L2 holds every entry L1 holds (write-through), so its count is the batch's.
+        Ok(in_l2)
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         if let Ok(true) = self.l1_result(self.l1.exists(key).await) {
             return Ok(true);

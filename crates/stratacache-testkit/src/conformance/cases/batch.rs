@@ -96,6 +96,46 @@ pub(crate) async fn get_many_set_many(ctx: Ctx<'_>) {
     );
 }
 
+/// `delete_many` removes exactly the listed keys, counts those that existed (missing and
+/// repeated keys count once or not at all), and accepts an empty batch.
+pub(crate) async fn delete_many(ctx: Ctx<'_>) {
+    let cache = ctx.cache().await;
+    for k in ["dm:a", "dm:b", "dm:c", "dm:keep"] {
+        cache
+            .set(k, Bytes::from_static(b"v"), Ttl::Never)
+            .await
+            .must("set before delete_many");
+    }
+    assert_eq!(
+        cache.delete_many(&[]).await.must("delete_many of nothing"),
+        0,
+        "an empty batch removes nothing"
+    );
+    assert_eq!(
+        cache
+            .delete_many(&["dm:a", "dm:b", "dm:missing"])
+            .await
+            .must("delete_many"),
+        2,
+        "two of the three keys existed"
+    );
+    for k in ["dm:a", "dm:b"] {
+        assert!(!cache.exists(k).await.must("exists"), "{k} survived delete_many");
+    }
+    assert!(
+        cache.exists("dm:keep").await.must("exists"),
+        "a key outside the batch was removed"
+    );
+    assert_eq!(
+        cache
+            .delete_many(&["dm:c", "dm:c"])
+            .await
+            .must("delete_many with a repeated key"),
+        1,
+        "a repeated key is removed (and counted) once"
+    );
+}
+
 /// `invalidate_pattern` removes exactly the keys the glob table says, and counts only live ones.
 pub(crate) async fn pattern_invalidation(ctx: Ctx<'_>) {
     let entries: Vec<(&str, Bytes)> = GLOB_KEYS

@@ -23,7 +23,7 @@ mod ttl;
 mod typed;
 
 pub(super) use basic::{delete, exists, health, missing_keys, overwrite, round_trips};
-pub(super) use batch::{clear, get_many_set_many, pattern_invalidation};
+pub(super) use batch::{clear, delete_many, get_many_set_many, pattern_invalidation};
 pub(super) use concurrency::concurrency;
 pub(super) use stats::{stats_accuracy, stats_after_expiry};
 pub(super) use ttl::{default_ttl, get_with_ttl, ttl_expiry, ttl_validation};

@@ -1,0 +1,343 @@
+//! A scriptable [`Cache`] test double: [`ScriptedCache`] wraps any [`SharedCache`] and, per
+//! operation kind, passes through, fails, hangs or delays, switchable at run time, counting calls.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use stratacache_core::{Cache, ErrorKind, SharedCache};
+//! # use stratacache_testkit::double::{Op, Script, ScriptedCache};
+//! # async fn demo(inner: SharedCache) {
+//! let cache = ScriptedCache::new(inner);
+//! cache.script(Op::Get, Script::fail(ErrorKind::Connection, "redis is down"));
+//! assert!(cache.get("k").await.is_err());
+//! assert_eq!(cache.calls(Op::Get), 1);
+//! cache.pass_all();
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stratacache_core::{
+    Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, SharedCache, Ttl,
+    async_trait,
+};
+use tokio::sync::watch;
+
+/// An operation of the [`Cache`] trait, for scripting and counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// [`Cache::get`].
+    Get,
+    /// [`Cache::set`].
+    Set,
+    /// [`Cache::delete`].
+    Delete,
+    /// [`Cache::delete_many`].
+    DeleteMany,
+    /// [`Cache::exists`].
+    Exists,
+    /// [`Cache::ttl`].
+    Ttl,
+    /// [`Cache::get_with_ttl`].
+    GetWithTtl,
+    /// [`Cache::get_many`].
+    GetMany,
+    /// [`Cache::set_many`].
+    SetMany,
+    /// [`Cache::invalidate_pattern`].
+    InvalidatePattern,
+    /// [`Cache::clear`].
+    Clear,
+    /// [`Cache::health`].
+    Health,
+    /// [`Cache::stats`].
+    Stats,
+}
+
+impl Op {
+    /// Every operation, in trait order.
+    pub const ALL: [Op; 13] = [
+        Op::Get,
+        Op::Set,
+        Op::Delete,
+        Op::DeleteMany,
+        Op::Exists,
+        Op::Ttl,
+        Op::GetWithTtl,
+        Op::GetMany,
+        Op::SetMany,
+        Op::InvalidatePattern,
+        Op::Clear,
+        Op::Health,
+        Op::Stats,
+    ];
+
+    /// The operations that read values (`get`, `get_with_ttl`, `get_many`, `exists`, `ttl`).
+    pub const READS: [Op; 5] = [Op::Get, Op::GetWithTtl, Op::GetMany, Op::Exists, Op::Ttl];
+
+    /// The operations that change data (`set`, `set_many`, `delete`, `delete_many`,
+    /// `invalidate_pattern`, `clear`).
+    pub const WRITES: [Op; 6] = [
+        Op::Set,
+        Op::SetMany,
+        Op::Delete,
+        Op::DeleteMany,
+        Op::InvalidatePattern,
+        Op::Clear,
+    ];
+}
+
+/// What a scripted operation does.
+#[derive(Debug, Clone, Default)]
+pub enum Script {
+    /// Forward to the wrapped cache (the default).
+    #[default]
+    Pass,
+    /// Fail with an error of this kind and message. `health` answers
+    /// [`HealthStatus::Unhealthy`] with the message; `stats` answers the default (empty)
+    /// [`CacheStats`] with that backend name.
+    Fail(ErrorKind, String),
+    /// Pend until the script of this operation changes, then follow the new script (a call
+    /// cancelled by the caller's timeout simply goes away).
+    Hang,
+    /// Wait this long, then forward.
+    Delay(Duration),
+}
+
+impl Script {
+    /// [`Script::Fail`] from anything string-like.
+    #[must_use]
+    pub fn fail(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Script::Fail(kind, message.into())
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    scripts: Mutex<HashMap<Op, Script>>,
+    counts: HashMap<Op, AtomicU64>,
+    changed: watch::Sender<u64>,
+}
+
+/// A [`Cache`] that forwards to a wrapped [`SharedCache`] unless scripted otherwise, per
+/// operation, at run time (see the [module documentation](self)). Clones share the scripts and
+/// counters.
+#[derive(Clone)]
+pub struct ScriptedCache {
+    inner: SharedCache,
+    name: String,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for ScriptedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedCache")
+            .field("name", &self.name)
+            .field("scripts", &*self.state.scripts.lock().unwrap())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScriptedCache {
+    /// Wraps `inner`; every operation passes through until scripted.
+    #[must_use]
+    pub fn new(inner: SharedCache) -> Self {
+        let (changed, _) = watch::channel(0);
+        Self {
+            inner,
+            name: "scripted".to_owned(),
+            state: Arc::new(State {
+                scripts: Mutex::new(HashMap::new()),
+                counts: Op::ALL.iter().map(|op| (*op, AtomicU64::new(0))).collect(),
+                changed,
+            }),
+        }
+    }
+
+    /// Wraps `inner` in an `Arc`: [`ScriptedCache::new`] for an owned cache.
+    #[must_use]
+    pub fn wrap(inner: impl Cache + 'static) -> Self {
+        Self::new(Arc::new(inner))
+    }
+
+    /// The backend name used in `health` and `stats` answers this double makes up itself
+    /// (default `"scripted"`).
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// This double as a [`SharedCache`] (sharing scripts and counters with `self`).
+    #[must_use]
+    pub fn shared(&self) -> SharedCache {
+        Arc::new(self.clone())
+    }
+
+    /// The wrapped cache.
+    #[must_use]
+    pub fn inner(&self) -> &SharedCache {
+        &self.inner
+    }
+
+    /// Sets the script of `op`, for calls from now on and for calls hanging in it.
+    pub fn script(&self, op: Op, script: Script) {
+        self.state.scripts.lock().unwrap().insert(op, script);
+        self.state.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Sets the same script for each of `ops` (e.g. [`Op::ALL`], [`Op::READS`]).
+    pub fn script_all(&self, ops: &[Op], script: &Script) {
+        {
+            let mut scripts = self.state.scripts.lock().unwrap();
+            for op in ops {
+                scripts.insert(*op, script.clone());
+            }
+        }
+        self.state.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Every operation fails with `kind` and `message` (a backend that is down).
+    pub fn fail_all(&self, kind: ErrorKind, message: &str) {
+        self.script_all(&Op::ALL, &Script::fail(kind, message));
+    }
+
+    /// Every operation hangs (a hung backend) until re-scripted.
+    pub fn hang_all(&self) {
+        self.script_all(&Op::ALL, &Script::Hang);
+    }
+
+    /// Every operation passes through again (hanging calls resume).
+    pub fn pass_all(&self) {
+        self.script_all(&Op::ALL, &Script::Pass);
+    }
+
+    /// The current script of `op`.
+    #[must_use]
+    pub fn script_of(&self, op: Op) -> Script {
+        self.state
+            .scripts
+            .lock()
+            .unwrap()
+            .get(&op)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// How many times `op` was called (counted on entry, whatever the script).
+    #[must_use]
+    pub fn calls(&self, op: Op) -> u64 {
+        self.state.counts[&op].load(Ordering::SeqCst)
+    }
+
+    /// Calls of all operations together.
+    #[must_use]
+    pub fn total_calls(&self) -> u64 {
+        Op::ALL.iter().map(|op| self.calls(*op)).sum()
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset_calls(&self) {
+        for count in self.state.counts.values() {
+            count.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts the call, then waits as scripted: `Ok(())` to forward, `Err` to fail.
+    async fn enter(&self, op: Op) -> std::result::Result<(), (ErrorKind, String)> {
+        self.state.counts[&op].fetch_add(1, Ordering::SeqCst);
+        let mut changed = self.state.changed.subscribe();
+        loop {
+            match self.script_of(op) {
+                Script::Pass => return Ok(()),
+                Script::Fail(kind, message) => return Err((kind, message)),
+                Script::Delay(delay) => {
+                    tokio::time::sleep(delay).await;
+                    return Ok(());
+                }
+                Script::Hang => {
+                    changed.borrow_and_update();
+                    // Re-check after subscribing: a change between the read and here is not lost.
+                    if !matches!(self.script_of(op), Script::Hang) {
+                        continue;
+                    }
+                    if changed.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn guard(&self, op: Op) -> Result<()> {
+        self.enter(op)
+            .await
+            .map_err(|(kind, message)| Error::new(kind, message))
+    }
+}
+
+#[async_trait]
+impl Cache for ScriptedCache {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.guard(Op::Get).await?;
+        self.inner.get(key).await
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+        self.guard(Op::Set).await?;
+        self.inner.set(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.guard(Op::Delete).await?;
+        self.inner.delete(key).await
+    }
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        self.guard(Op::DeleteMany).await?;
+        self.inner.delete_many(keys).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.guard(Op::Exists).await?;
+        self.inner.exists(key).await
+    }
+    async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
+        self.guard(Op::Ttl).await?;
+        self.inner.ttl(key).await
+    }
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        self.guard(Op::GetWithTtl).await?;
+        self.inner.get_with_ttl(key).await
+    }
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        self.guard(Op::GetMany).await?;
+        self.inner.get_many(keys).await
+    }
+    async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        self.guard(Op::SetMany).await?;
+        self.inner.set_many(entries, ttl).await
+    }
+    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+        self.guard(Op::InvalidatePattern).await?;
+        self.inner.invalidate_pattern(pattern).await
+    }
+    async fn clear(&self) -> Result<()> {
+        self.guard(Op::Clear).await?;
+        self.inner.clear().await
+    }
+    async fn health(&self) -> Health {
+        match self.enter(Op::Health).await {
+            Ok(()) => self.inner.health().await,
+            Err((_, message)) => {
+                let mut health = Health::new(self.name.clone(), HealthStatus::Unhealthy);
+                health.messages.push(message);
+                health
+            }
+        }
+    }
+    async fn stats(&self) -> CacheStats {
+        match self.enter(Op::Stats).await {
+            Ok(()) => self.inner.stats().await,
+            Err(_) => CacheStats::new(self.name.clone()),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The scripted test double: each script does what it says, and calls are counted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stratacache_core::{Bytes, Cache, ErrorKind, Ttl};
+use stratacache_testkit::double::{Op, Script, ScriptedCache};
+
+#[derive(Debug, Default)]
+struct Empty;
+
+#[stratacache_core::async_trait]
+impl Cache for Empty {
+    async fn get(&self, _: &str) -> stratacache_core::Result<Option<Bytes>> {
+        Ok(None)
+    }
+    async fn set(&self, _: &str, _: Bytes, _: Ttl) -> stratacache_core::Result<()> {
+        Ok(())
+    }
+    async fn delete(&self, _: &str) -> stratacache_core::Result<bool> {
+        Ok(false)
+    }
+    async fn exists(&self, _: &str) -> stratacache_core::Result<bool> {
+        Ok(false)
+    }
+    async fn ttl(&self, _: &str) -> stratacache_core::Result<Option<stratacache_core::Expiry>> {
+        Ok(None)
+    }
+    async fn invalidate_pattern(&self, _: &str) -> stratacache_core::Result<u64> {
+        Ok(0)
+    }
+    async fn clear(&self) -> stratacache_core::Result<()> {
+        Ok(())
+    }
+    async fn health(&self) -> stratacache_core::Health {
+        stratacache_core::Health::healthy("empty")
+    }
+    async fn stats(&self) -> stratacache_core::CacheStats {
+        stratacache_core::CacheStats::new("empty")
+    }
+}
+
+#[tokio::test]
+async fn scripts_fail_hang_delay_and_count() {
+    let cache = ScriptedCache::new(Arc::new(Empty));
+    assert_eq!(cache.get("k").await.unwrap(), None);
+    cache.script(Op::Get, Script::fail(ErrorKind::Connection, "down"));
+    let err = cache.get("k").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection);
+    assert!(cache.exists("k").await.is_ok(), "other operations still pass");
+    cache.script(Op::Get, Script::Hang);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), cache.get("k"))
+            .await
+            .is_err()
+    );
+    let hanging = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.get("k").await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    cache.pass_all();
+    assert_eq!(hanging.await.unwrap().unwrap(), None);
+    cache.script(Op::Set, Script::Delay(Duration::from_millis(100)));
+    let started = Instant::now();
+    cache
+        .set("k", Bytes::from_static(b"v"), Ttl::Default)
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    cache.fail_all(ErrorKind::Timeout, "hung");
+    assert_eq!(
+        cache.health().await.status,
+        stratacache_core::HealthStatus::Unhealthy
+    );
+    assert_eq!(cache.calls(Op::Get), 4);
+    assert_eq!(cache.calls(Op::Set), 1);
+    assert_eq!(cache.calls(Op::Health), 1);
+    cache.reset_calls();
+    assert_eq!(cache.total_calls(), 0);
+}
