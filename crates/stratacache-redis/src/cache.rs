@@ -1,13 +1,11 @@
 //! [`RedisCache`]: the [`Cache`] over a Redis server.
 
-use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use deadpool_redis::Pool;
-use redis::aio::MultiplexedConnection;
-use redis::{RedisResult, Value};
+use redis::Value;
 use stratacache_core::glob::escape;
 use stratacache_core::{
     Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, StatsCounters, Ttl,
@@ -15,22 +13,16 @@ use stratacache_core::{
 };
 
 use crate::config::{RedisConfig, RetryConfig};
+use crate::conn::Idempotence::{Idempotent, ReportsEffect};
+use crate::conn::{Held, Slot};
 use crate::connect::{self, Endpoint};
 use crate::error;
 use crate::status::RedisStatus;
 
-/// A pool object held by the cache, and a clone of its multiplexed connection for commands.
-struct Held {
-    /// Keeps the connection checked out of the pool; dropping it returns it, and the pool's
-    /// recycle check (`PING`) decides whether it is reused or replaced.
-    _object: deadpool_redis::Connection,
-    conn: MultiplexedConnection,
-}
-
 pub(crate) struct Inner {
-    pool: Pool,
-    slots: Box<[RwLock<Option<Held>>]>,
-    next: AtomicUsize,
+    pub(crate) pool: Pool,
+    pub(crate) slots: Box<[Slot]>,
+    pub(crate) next: AtomicUsize,
     /// Set by [`RedisCache::close`]: no connection is handed out any more.
     closed: AtomicBool,
     /// `{namespace}:`, prepended to every key.
@@ -41,8 +33,10 @@ pub(crate) struct Inner {
     pub(crate) namespace: String,
     default_ttl: Option<Duration>,
     scan_count: u32,
-    retry: RetryConfig,
-    counters: StatsCounters,
+    pub(crate) retry: RetryConfig,
+    pub(crate) command_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) counters: StatsCounters,
 }
 
 /// A [`Cache`] on Redis, through a deadpool-redis pool of multiplexed connections.
@@ -50,9 +44,11 @@ pub(crate) struct Inner {
 /// Keys are stored as `{namespace}:{key}`; [`Cache::clear`] and [`Cache::invalidate_pattern`]
 /// only ever remove keys of the namespace, with `SCAN MATCH ... COUNT` and `UNLINK` in batches
 /// (never `KEYS` or `FLUSHDB`). TTLs are set in milliseconds (`SET ... PX`) and read with `PTTL`.
-/// Temporary failures (connection lost, timeout) are retried with bounded exponential backoff; a
-/// broken connection is handed back to the pool, which replaces it, so the cache recovers by
-/// itself after a server restart.
+/// Every operation has a deadline (`command_timeout` plus the retry budget, 300 ms by default):
+/// a broken or refused connection is retried with a short backoff within the budget, a reply that
+/// does not come in time is a timeout at once, and a broken connection is replaced by one
+/// reconnection per slot that concurrent callers share, so the cache recovers by itself after a
+/// server restart and never holds a caller for longer than the deadline.
 ///
 /// Cloning is cheap and clones share the connections. See the [crate documentation](crate).
 #[derive(Clone)]
@@ -98,10 +94,10 @@ impl RedisCache {
                 .query_async::<Value>(&mut conn)
                 .await
                 .map_err(|e| error::map(e, &format!("PING {}", endpoint.url)))?;
-            slots.push(RwLock::new(Some(Held {
+            slots.push(Slot::new(Held {
                 _object: object,
                 conn,
-            })));
+            }));
         }
         let prefix = format!("{}:", config.namespace);
         let scan_prefix = format!("{}:", escape(&config.namespace));
@@ -118,6 +114,8 @@ impl RedisCache {
                 default_ttl: config.default_ttl,
                 scan_count: config.scan_count,
                 retry: config.retry,
+                command_timeout: config.command_timeout,
+                connect_timeout: config.connect_timeout,
                 counters: StatsCounters::default(),
             }),
         })
@@ -125,6 +123,11 @@ impl RedisCache {
 
     /// The `deadpool-redis` pool, for commands this crate does not wrap. Keys written through it
     /// are not namespaced.
+    ///
+    /// The cache keeps `pool_size` of the pool's connections for itself; the pool has two more,
+    /// so up to two checkouts (`pool().get()`) can be held at a time besides the cache's own, and
+    /// a further one waits (up to `connect_timeout`) until one is returned. Hold them briefly:
+    /// the cache also uses the spare connections while replacing a broken one.
     pub fn pool(&self) -> &Pool {
         &self.inner.pool
     }
@@ -185,11 +188,7 @@ impl RedisCache {
         // Closing first: an object handed back afterwards is dropped, not kept idle.
         inner.pool.close();
         for slot in &inner.slots {
-            let held = slot
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            drop(held);
+            drop(slot.take());
         }
         tracing::debug!(url = %inner.endpoint.url, namespace = %inner.namespace, "Redis cache closed");
     }
@@ -200,7 +199,7 @@ impl RedisCache {
     }
 
     /// The error of every operation after [`close`](Self::close).
-    fn closed_error(&self) -> Error {
+    pub(crate) fn closed_error(&self) -> Error {
         Error::new(
             ErrorKind::Unavailable,
             format!(
@@ -208,84 +207,6 @@ impl RedisCache {
                 self.inner.endpoint.url, self.inner.namespace
             ),
         )
-    }
-
-    /// A connection for the next command: a slot's connection, or a fresh one from the pool.
-    async fn connection(&self) -> Result<(usize, MultiplexedConnection)> {
-        if self.is_closed() {
-            return Err(self.closed_error());
-        }
-        let inner = &*self.inner;
-        let i = inner.next.fetch_add(1, Ordering::Relaxed) % inner.slots.len();
-        if let Some(conn) = read(&inner.slots[i]).as_ref().map(|h| h.conn.clone()) {
-            return Ok((i, conn));
-        }
-        let object = connect::checkout(&inner.pool, &inner.endpoint)
-            .await
-            .map_err(|e| if self.is_closed() { self.closed_error() } else { e })?;
-        let conn = connect::multiplexed(&object);
-        let mut slot = inner.slots[i]
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // `close` sets the flag before emptying this slot under the same lock: checked here, a
-        // connection checked out during `close` is never left behind in a slot.
-        if self.is_closed() {
-            return Err(self.closed_error());
-        }
-        match slot.as_ref() {
-            Some(held) => Ok((i, held.conn.clone())), // filled meanwhile; `object` goes back to the pool
-            None => {
-                *slot = Some(Held {
-                    _object: object,
-                    conn: conn.clone(),
-                });
-                Ok((i, conn))
-            }
-        }
-    }
-
-    /// Drops slot `i`'s connection (back to the pool, whose recycle check replaces it if broken).
-    fn discard(&self, i: usize) {
-        let held = self.inner.slots[i]
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        drop(held);
-    }
-
-    /// Runs `command` on a connection, retrying temporary failures with bounded backoff.
-    pub(crate) async fn run<T, F, Fut>(&self, what: &str, command: F) -> Result<T>
-    where
-        F: Fn(MultiplexedConnection) -> Fut,
-        Fut: Future<Output = RedisResult<T>>,
-    {
-        let retry = self.inner.retry;
-        let mut backoff = retry.initial_backoff;
-        let mut attempt = 0;
-        loop {
-            let outcome = match self.connection().await {
-                Ok((i, conn)) => command(conn).await.map_err(|e| {
-                    if error::breaks_connection(&e) {
-                        self.discard(i);
-                    }
-                    error::map(e, what)
-                }),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_temporary() && attempt < retry.max_retries && !self.is_closed() => {
-                    tracing::debug!(error = %e, attempt, "retrying Redis command");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(retry.max_backoff);
-                    attempt += 1;
-                }
-                Err(e) => {
-                    self.inner.counters.record_error();
-                    return Err(e);
-                }
-            }
-        }
     }
 
     fn resolve(&self, ttl: Ttl) -> Result<Expiry> {
@@ -301,7 +222,7 @@ impl RedisCache {
     /// walking a namespace never blocks the server.
     pub(crate) async fn scan_page(&self, pattern: &str, cursor: u64) -> Result<(u64, Vec<Vec<u8>>)> {
         let count = self.inner.scan_count;
-        self.run("SCAN", |mut c| async move {
+        self.run("SCAN", Idempotent, |mut c| async move {
             redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
@@ -322,7 +243,7 @@ impl RedisCache {
             if !keys.is_empty() {
                 let keys = &keys;
                 removed += self
-                    .run("UNLINK", |mut c| async move {
+                    .run("UNLINK", ReportsEffect, |mut c| async move {
                         redis::cmd("UNLINK").arg(keys).query_async::<u64>(&mut c).await
                     })
                     .await?;
@@ -335,10 +256,6 @@ impl RedisCache {
         self.inner.counters.record_removals(removed);
         Ok(removed)
     }
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `PTTL`'s reply as a remaining lifetime: -2 absent, -1 no expiry. A key about to expire (0 ms)
@@ -365,7 +282,7 @@ impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let key = &self.redis_key(key);
         let value: Option<Vec<u8>> = self
-            .run("GET", |mut c| async move {
+            .run("GET", Idempotent, |mut c| async move {
                 redis::cmd("GET").arg(key).query_async(&mut c).await
             })
             .await?;
@@ -376,8 +293,10 @@ impl Cache for RedisCache {
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
         let expiry = self.resolve(ttl)?;
         let cmd = &set_cmd(&self.redis_key(key), &value, expiry);
-        self.run("SET", |mut c| async move { cmd.query_async::<()>(&mut c).await })
-            .await?;
+        self.run("SET", Idempotent, |mut c| async move {
+            cmd.query_async::<()>(&mut c).await
+        })
+        .await?;
         self.inner.counters.record_writes(1);
         Ok(())
     }
@@ -385,7 +304,7 @@ impl Cache for RedisCache {
     async fn delete(&self, key: &str) -> Result<bool> {
         let key = &self.redis_key(key);
         let n: u64 = self
-            .run("DEL", |mut c| async move {
+            .run("DEL", ReportsEffect, |mut c| async move {
                 redis::cmd("DEL").arg(key).query_async(&mut c).await
             })
             .await?;
@@ -393,10 +312,25 @@ impl Cache for RedisCache {
         Ok(n > 0)
     }
 
+    /// One `UNLINK` of the whole batch (freeing memory off the server's main thread).
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let keys: &Vec<String> = &keys.iter().map(|k| self.redis_key(k)).collect();
+        let n: u64 = self
+            .run("UNLINK", ReportsEffect, |mut c| async move {
+                redis::cmd("UNLINK").arg(keys).query_async(&mut c).await
+            })
+            .await?;
+        self.inner.counters.record_removals(n);
+        Ok(n)
+    }
+
     async fn exists(&self, key: &str) -> Result<bool> {
         let key = &self.redis_key(key);
         let n: u64 = self
-            .run("EXISTS", |mut c| async move {
+            .run("EXISTS", Idempotent, |mut c| async move {
                 redis::cmd("EXISTS").arg(key).query_async(&mut c).await
             })
             .await?;
@@ -406,7 +340,7 @@ impl Cache for RedisCache {
     async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
         let key = &self.redis_key(key);
         let pttl: i64 = self
-            .run("PTTL", |mut c| async move {
+            .run("PTTL", Idempotent, |mut c| async move {
                 redis::cmd("PTTL").arg(key).query_async(&mut c).await
             })
             .await?;
@@ -416,7 +350,7 @@ impl Cache for RedisCache {
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
         let key = &self.redis_key(key);
         let (value, pttl): (Option<Vec<u8>>, i64) = self
-            .run("GET+PTTL", |mut c| async move {
+            .run("GET+PTTL", Idempotent, |mut c| async move {
                 redis::pipe()
                     .atomic()
                     .cmd("GET")
@@ -438,7 +372,7 @@ impl Cache for RedisCache {
         }
         let keys: &Vec<String> = &keys.iter().map(|k| self.redis_key(k)).collect();
         let values: Vec<Option<Vec<u8>>> = self
-            .run("MGET", |mut c| async move {
+            .run("MGET", Idempotent, |mut c| async move {
                 redis::cmd("MGET").arg(keys).query_async(&mut c).await
             })
             .await?;
@@ -458,7 +392,7 @@ impl Cache for RedisCache {
                 .ignore();
         }
         let pipe = &pipe;
-        self.run("SET pipeline", |mut c| async move {
+        self.run("SET pipeline", Idempotent, |mut c| async move {
             pipe.query_async::<()>(&mut c).await
         })
         .await?;
@@ -479,7 +413,7 @@ impl Cache for RedisCache {
     async fn health(&self) -> Health {
         let start = Instant::now();
         let ping = self
-            .run("PING", |mut c| async move {
+            .run("PING", Idempotent, |mut c| async move {
                 redis::cmd("PING").query_async::<Value>(&mut c).await
             })
             .await;

@@ -75,27 +75,39 @@ impl fmt::Debug for SecurityConfig {
     }
 }
 
-/// Retries of operations that failed with a temporary error (connection lost, timeout).
+/// Retries of operations whose connection broke or could not be opened.
+///
+/// A cache must give up sooner than the work it saves, so retries are bounded by time as well as
+/// by number: a retry starts only if the time since the operation began plus the backoff stays
+/// within [`budget`](Self::budget), and no operation ever takes longer than
+/// [`RedisConfig::command_timeout`] plus the budget. Timeouts are never retried (the server is
+/// hung or overloaded), and a command whose reply reports its effect (`DEL`'s count, a
+/// compare-and-set) is retried only when it was never sent, so a retry cannot misreport it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RetryConfig {
     /// Retries after the first attempt, `0..=10` (default 3, as the reference).
     pub max_retries: u32,
-    /// Wait before the first retry (default 50 ms), doubled at each retry.
+    /// Wait before the first retry (default 10 ms), doubled at each retry.
     #[serde(with = "stratacache_core::serde_secs")]
     pub initial_backoff: Duration,
-    /// Longest wait between two attempts (default 1 s).
+    /// Longest wait between two attempts (default 100 ms).
     #[serde(with = "stratacache_core::serde_secs")]
     pub max_backoff: Duration,
+    /// Total time an operation may spend on retries, backoff included, `0..=60 s`
+    /// (default 50 ms): a dead server is reported within about this long.
+    #[serde(with = "stratacache_core::serde_secs")]
+    pub budget: Duration,
 }
 
 impl Default for RetryConfig {
     fn default() -> Self {
         Self {
             max_retries: 3,
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(1),
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(100),
+            budget: Duration::from_millis(50),
         }
     }
 }
@@ -135,7 +147,10 @@ pub struct RedisConfig {
     /// Time allowed to open a connection, TLS and AUTH included (default 5 s).
     #[serde(default = "default_connect_timeout", with = "stratacache_core::serde_secs")]
     pub connect_timeout: Duration,
-    /// Time allowed for one command's reply (default 2 s).
+    /// Time allowed for one command's reply (default 250 ms). Separate from
+    /// [`connect_timeout`](Self::connect_timeout): a cache that waits longer for a reply than the
+    /// work it saves is worse than none. A reply that does not come in time fails the operation
+    /// with [`ErrorKind::Timeout`](stratacache_core::ErrorKind::Timeout), and is not retried.
     #[serde(default = "default_command_timeout", with = "stratacache_core::serde_secs")]
     pub command_timeout: Duration,
     /// Retries of temporary failures.
@@ -162,7 +177,7 @@ const fn default_connect_timeout() -> Duration {
     Duration::from_secs(5)
 }
 const fn default_command_timeout() -> Duration {
-    Duration::from_secs(2)
+    Duration::from_millis(250)
 }
 const fn default_scan_count() -> u32 {
     500
@@ -355,6 +370,13 @@ impl RedisConfig {
             format!(
                 "retry.initial_backoff = {:?} is above retry.max_backoff = {:?}",
                 self.retry.initial_backoff, self.retry.max_backoff
+            ),
+        );
+        check(
+            self.retry.budget <= Duration::from_secs(60),
+            format!(
+                "retry.budget = {:?} is out of range (accepted: 0s..=60s)",
+                self.retry.budget
             ),
         );
         check(

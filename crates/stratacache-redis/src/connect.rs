@@ -118,6 +118,12 @@ pub(crate) fn client(config: &RedisConfig) -> Result<(Client, Endpoint)> {
     Ok((client, endpoint))
 }
 
+/// Connections the pool has beyond the cache's own slots, for [`RedisCache::pool`] users and for
+/// a replacement opened while a broken connection is still being handed back.
+///
+/// [`RedisCache::pool`]: crate::RedisCache::pool
+pub(crate) const SPARE_CONNECTIONS: usize = 2;
+
 /// The pool: deadpool creates connections with redis-rs's own connect and response timeouts.
 pub(crate) fn pool(config: &RedisConfig, client: &Client) -> Result<Pool> {
     let connection_config = AsyncConnectionConfig::new()
@@ -126,7 +132,7 @@ pub(crate) fn pool(config: &RedisConfig, client: &Client) -> Result<Pool> {
     let manager = Manager::new_with_config(client.get_connection_info().clone(), connection_config)
         .map_err(|e| error::map(e, "pool set-up"))?;
     Pool::builder(manager)
-        .max_size(config.pool_size)
+        .max_size(config.pool_size + SPARE_CONNECTIONS)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(config.connect_timeout))
         .create_timeout(Some(config.connect_timeout))

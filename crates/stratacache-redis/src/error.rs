@@ -3,9 +3,14 @@
 use redis::{ErrorKind as RedisKind, RedisError};
 use stratacache_core::{Error, ErrorKind};
 
-/// Whether the connection that produced `e` should be dropped and replaced.
+/// Whether the connection that produced `e` should be dropped and replaced. A reply that timed out
+/// does not break a multiplexed connection (a late reply is discarded): replacing it would only
+/// add a reconnection to a slow server.
 pub(crate) fn breaks_connection(e: &RedisError) -> bool {
-    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_unrecoverable_error()
+    !e.is_timeout() && e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
 }
 
 /// Classifies a redis-rs error. `context` says what was being done (`"GET"`, `"connect to

@@ -4,6 +4,7 @@
 
 mod cache;
 mod config;
+mod conn;
 mod connect;
 mod error;
 mod scan;

@@ -5,6 +5,7 @@ use stratacache_core::glob::escape;
 use stratacache_core::{Bytes, Result, ScanKeys, async_trait};
 
 use crate::RedisCache;
+use crate::conn::Idempotence::ReportsEffect;
 
 /// Replaces `KEYS[1]` with `ARGV[2]` only if it still holds `ARGV[1]`, keeping its TTL.
 const REPLACE_IF_UNCHANGED: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
@@ -35,7 +36,7 @@ impl ScanKeys for RedisCache {
         let key = &self.redis_key(key);
         let value = &value;
         let replaced: i64 = self
-            .run("EVAL replace-if-unchanged", |mut c| async move {
+            .run("EVAL replace-if-unchanged", ReportsEffect, |mut c| async move {
                 redis::cmd("EVAL")
                     .arg(REPLACE_IF_UNCHANGED)
                     .arg(1)

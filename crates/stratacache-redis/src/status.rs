@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::RedisCache;
+use crate::conn::Idempotence::Idempotent;
 use crate::connect::AuthMethod;
 
 /// Server information for status pages (the admin API's `redis` section).
@@ -72,7 +73,7 @@ pub(crate) async fn server(cache: &RedisCache) -> RedisStatus {
         error: None,
     };
     let info: Result<String, _> = cache
-        .run("INFO", |mut c| async move {
+        .run("INFO", Idempotent, |mut c| async move {
             redis::cmd("INFO")
                 .arg("server")
                 .arg("memory")
