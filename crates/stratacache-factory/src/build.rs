@@ -50,6 +50,7 @@ pub(crate) fn redis_config(config: &CacheConfig) -> Option<stratacache_redis::Re
     redis.database = config.redis_database;
     redis.pool_size = config.max_connections as usize;
     redis.connect_timeout = config.connection_timeout;
+    redis.command_timeout = config.command_timeout;
     redis.default_ttl = Some(config.default_ttl);
     redis.security.password = config.redis_password.as_ref().map(|s| Secret::new(s.expose()));
     redis.security.username.clone_from(&config.acl_username);

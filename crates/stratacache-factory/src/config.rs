@@ -23,6 +23,8 @@ pub const DEFAULT_TTL_RANGE: (u64, u64) = (1, 604_800);
 pub const MAX_CONNECTIONS_RANGE: (u32, u32) = (1, 256);
 /// The accepted `connection_timeout`, in seconds: 1 to 300.
 pub const CONNECTION_TIMEOUT_RANGE: (u64, u64) = (1, 300);
+/// The accepted `command_timeout`, in seconds: 0.01 to 60.
+pub const COMMAND_TIMEOUT_RANGE: (f64, f64) = (0.01, 60.0);
 /// The accepted `memory_cache_size` (entries): 1 to 1 000 000.
 pub const MEMORY_CACHE_SIZE_RANGE: (u64, u64) = (1, 1_000_000);
 /// The accepted `compression_threshold` (bytes): 100 to 100 000.
@@ -258,6 +260,11 @@ pub struct CacheConfig {
     /// Time allowed to connect to Redis, seconds.
     #[serde(with = "stratacache_core::serde_secs")]
     pub connection_timeout: Duration,
+    /// Time allowed for one Redis reply, seconds (250 ms in the web presets, 500 ms in the AI
+    /// ones). A reply that does not come in time fails over to the memory fallback at once, so
+    /// this bounds what a hung Redis costs a request.
+    #[serde(with = "stratacache_core::serde_secs")]
+    pub command_timeout: Duration,
     /// TTL of entries written without one, seconds.
     #[serde(with = "stratacache_core::serde_secs")]
     pub default_ttl: Duration,
@@ -373,6 +380,14 @@ impl CacheConfig {
                     "{}..={} s",
                     CONNECTION_TIMEOUT_RANGE.0, CONNECTION_TIMEOUT_RANGE.1
                 ),
+            ));
+        }
+        let timeout = self.command_timeout.as_secs_f64();
+        if !(COMMAND_TIMEOUT_RANGE.0..=COMMAND_TIMEOUT_RANGE.1).contains(&timeout) {
+            p.push(Problem::new(
+                "command_timeout",
+                format!("{timeout}"),
+                format!("{}..={} s", COMMAND_TIMEOUT_RANGE.0, COMMAND_TIMEOUT_RANGE.1),
             ));
         }
         range(

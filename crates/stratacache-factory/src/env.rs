@@ -167,6 +167,7 @@ pub const OVERRIDE_KEYS: &[OverrideKey] = &[
     key("redis_database", "integer 0..=9999, or null", false),
     key("fail_on_connection_error", "true or false", false),
     key("enable_l1_cache", "true or false", false),
+    key("command_timeout", "seconds, 0.01..=60", false),
 ];
 
 /// Parses a boolean environment value.
@@ -370,6 +371,7 @@ impl CacheConfig {
                 "verify_certificates" => set(&mut self.verify_certificates, parsed.get()),
                 "max_connections" => set(&mut self.max_connections, parsed.get()),
                 "connection_timeout" => set(&mut self.connection_timeout, parsed.seconds()),
+                "command_timeout" => set(&mut self.command_timeout, parsed.seconds()),
                 "default_ttl" => set(
                     &mut self.default_ttl,
                     parsed.get::<u64>().map(Duration::from_secs),

@@ -84,13 +84,16 @@
 //!    it was closed), and every pattern invalidated there, is recorded, up to
 //!    [`max_replay_keys`](FailoverConfig::max_replay_keys) keys and patterns. Before the circuit
 //!    closes, the background task **deletes** those keys from the primary and invalidates those
-//!    patterns there, 16 deletions at a time, each bounded by the probe timeout. The values
-//!    written during the outage are not copied to the primary (the next write or miss fills it),
-//!    but no older value the primary still holds can shadow them, and nothing deleted during the
-//!    outage comes back. A `clear()` during the outage clears the primary. If the record
-//!    overflowed, the primary is cleared instead (for a namespaced backend, its namespace only),
-//!    with a warning. If the replay fails, the circuit stays open and the next probe tries
-//!    again. Writes made while the replay runs are recorded and replayed before the circuit
+//!    patterns there, in batches of 256 keys ([`Cache::delete_many`]: one `UNLINK` on Redis), each
+//!    batch bounded by the probe timeout. The values written during the outage are not copied to
+//!    the primary (the next write or miss fills it), but no older value the primary still holds
+//!    can shadow them, and nothing deleted during the outage comes back. A `clear()` during the
+//!    outage clears the primary (its namespace), as the caller asked. **No other path deletes
+//!    anything this instance did not change**: once the record holds `max_replay_keys` keys and
+//!    patterns, further ones are not recorded but counted
+//!    ([`FailoverCounters::unrecorded`]) and warned about; the primary may then serve older values
+//!    of those keys until they expire, but no other instance's entries are lost. If the replay
+//!    fails, the circuit stays open and the next probe tries again. Writes made while the replay runs are recorded and replayed before the circuit
 //!    closes: the record is emptied and the circuit closed under one lock, and an operation
 //!    records its write under that lock before it writes to the fallback. Then the fallback is
 //!    cleared, so it does not serve data of this outage at a later one.
@@ -140,6 +143,7 @@
 //!
 //! [`Cache`]: stratacache_core::Cache
 //! [`Cache::health`]: stratacache_core::Cache::health
+//! [`Cache::delete_many`]: stratacache_core::Cache::delete_many
 //! [`Cache::stats`]: stratacache_core::Cache::stats
 
 mod config;
@@ -232,9 +236,13 @@ pub struct FailoverCounters {
     pub replayed: u64,
     /// Replays that failed (retried at the next probe).
     pub failed_replays: u64,
-    /// Replays that cleared the primary: a `clear()` during the outage, or a record that
-    /// overflowed [`max_replay_keys`](FailoverConfig::max_replay_keys).
+    /// Replays that cleared the primary's namespace because `clear()` was called during the
+    /// outage (never for any other reason).
     pub primary_clears: u64,
+    /// Keys and patterns changed through the fallback that did not fit in the record
+    /// ([`max_replay_keys`](FailoverConfig::max_replay_keys)): the primary may serve older values
+    /// of those keys after the recovery, until they expire.
+    pub unrecorded: u64,
 }
 
 /// A primary cache with a fallback and a circuit breaker; see the [module documentation](self).

@@ -16,7 +16,9 @@
 //! - **statistics**: [`Cache::stats`], reported as `statistics`;
 //! - **ping then probe**: [`Cache::health`] (for Redis a `PING`), then, unless
 //!   [`HealthCheck::operation_probe`] is off or the ping said unhealthy, a round trip through the
-//!   cache: `set` of 16 random bytes with a TTL of [`PROBE_TTL`], `get` (which must return the
+//!   cache (when the ping said [`Degraded`](HealthStatus::Degraded), a read-only probe instead: a
+//!   `get` of a fresh probe key, which must miss, so that checking a cache served by its fallback
+//!   writes nothing that would have to be replayed on recovery): `set` of 16 random bytes with a TTL of [`PROBE_TTL`], `get` (which must return the
 //!   same bytes: a stale value cannot pass) and `delete`. The probe key is
 //!   `__stratacache_health__:<process id>:<counter>:<random>` ([`PROBE_KEY_PREFIX`]), a key space
 //!   reserved for health checks: applications must not use keys starting with it. A namespaced
@@ -155,6 +157,7 @@ enum Step {
     ProbeSet,
     ProbeGet,
     ProbeDelete,
+    ProbeRead,
     Done,
 }
 
@@ -165,6 +168,7 @@ impl Step {
             Step::ProbeSet => "probe set",
             Step::ProbeGet => "probe get",
             Step::ProbeDelete => "probe delete",
+            Step::ProbeRead => "probe read",
             Step::Done => "done",
         }
     }
@@ -284,11 +288,14 @@ impl HealthCheck {
 async fn run_checks(cache: &dyn Cache, probe: bool, checks: &mut Checks) {
     checks.step = Step::Ping;
     let ping = cache.health().await;
-    let go_on = probe && ping.status != HealthStatus::Unhealthy;
+    let status = ping.status;
     checks.ping = Some(ping);
-    if go_on {
-        let outcome = run_probe(cache, checks).await;
-        checks.probe = Some(outcome);
+    if probe {
+        checks.probe = match status {
+            HealthStatus::Healthy => Some(run_probe(cache, checks).await),
+            HealthStatus::Degraded => Some(run_read_probe(cache, checks).await),
+            HealthStatus::Unhealthy => None,
+        };
     }
     checks.step = Step::Done;
 }
@@ -319,6 +326,20 @@ async fn run_probe(cache: &dyn Cache, checks: &mut Checks) -> Result<(), String>
             .push("probe delete: the entry read a moment before was already gone".to_owned());
     }
     Ok(())
+}
+
+/// The probe of a degraded cache: one `get` of a fresh probe key, which must miss. A degraded
+/// cache (a remote one served by its fallback) would record a probe write for the replay on
+/// recovery, so health checks would grow that record without bound; a read goes through every
+/// layer without changing anything.
+async fn run_read_probe(cache: &dyn Cache, checks: &mut Checks) -> Result<(), String> {
+    let (key, _) = probe_entry();
+    checks.step = Step::ProbeRead;
+    match cache.get(&key).await {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err("probe read: a probe key never written was found".to_owned()),
+        Err(e) => Err(format!("probe read: {e}")),
+    }
 }
 
 /// A fresh probe key in the reserved key space and 16 unpredictable bytes.

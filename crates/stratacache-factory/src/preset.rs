@@ -465,6 +465,7 @@ pub(crate) fn values(preset: Preset) -> CacheConfig {
         insecure_allow_plaintext: false,
         max_connections: conns,
         connection_timeout: Duration::from_secs(timeout),
+        command_timeout: Duration::from_millis(if ai { 500 } else { 250 }),
         default_ttl: Duration::from_secs(ttl),
         memory_cache_size: memory,
         enable_l1_cache: true,

@@ -317,6 +317,9 @@ fn every_override_key_takes_effect() {
             json!(c.fail_on_connection_error)
         }),
         ("enable_l1_cache", json!(false), |c| json!(c.enable_l1_cache)),
+        ("command_timeout", json!(0.75), |c| {
+            json!(c.command_timeout.as_secs_f64())
+        }),
     ];
     for key in OVERRIDE_KEYS {
         assert!(
@@ -384,7 +387,7 @@ fn bad_inputs_are_reported_with_field_value_and_range() {
             "out of range, all at once",
             vec![(
                 "CACHE_CUSTOM_CONFIG",
-                r#"{"default_ttl": 0, "compression_level": 12, "compression_threshold": 5, "memory_cache_size": 0, "max_connections": 1000, "connection_timeout": 0.1, "text_hash_threshold": 50, "max_text_length": 0}"#,
+                r#"{"default_ttl": 0, "compression_level": 12, "compression_threshold": 5, "memory_cache_size": 0, "max_connections": 1000, "connection_timeout": 0.1, "command_timeout": 0, "text_hash_threshold": 50, "max_text_length": 0}"#,
             )],
         ),
         (

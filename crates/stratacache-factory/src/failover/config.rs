@@ -25,7 +25,7 @@ const MAX_REPLAY_KEYS: usize = 1_000_000;
 /// | `failure_threshold` | 3 | 1 ..= 100 |
 /// | `probe_interval` | 1 s | 0.05 ..= 60 s |
 /// | `probe_timeout` | 0.25 s | 0.01 ..= 60 s |
-/// | `max_replay_keys` | 10 000 | 0 ..= 1 000 000 |
+/// | `max_replay_keys` | 100 000 | 0 ..= 1 000 000 |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -43,9 +43,11 @@ pub struct FailoverConfig {
     #[serde(with = "stratacache_core::serde_secs")]
     pub probe_timeout: Duration,
     /// How many keys and patterns written, deleted or invalidated through the fallback are
-    /// remembered for the replay before the return to the primary. Beyond it the record is
-    /// dropped and the primary is cleared instead (its namespace only). 0 ..= 1 000 000, default
-    /// 10 000; 0 clears the primary after any outage during which something was written.
+    /// remembered for the replay before the return to the primary (about 100 bytes each plus the
+    /// key). Beyond it further keys are not recorded (counted in
+    /// [`FailoverCounters::unrecorded`](super::FailoverCounters::unrecorded)): the primary may
+    /// serve their older values after the recovery until they expire; nothing else is deleted.
+    /// 0 ..= 1 000 000, default 100 000.
     pub max_replay_keys: usize,
 }
 
@@ -55,7 +57,7 @@ impl Default for FailoverConfig {
             failure_threshold: 3,
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(250),
-            max_replay_keys: 10_000,
+            max_replay_keys: 100_000,
         }
     }
 }
@@ -144,7 +146,7 @@ mod tests {
         assert_eq!(config.failure_threshold, 3);
         assert_eq!(config.probe_interval, Duration::from_secs(1));
         assert_eq!(config.probe_timeout, Duration::from_millis(250));
-        assert_eq!(config.max_replay_keys, 10_000);
+        assert_eq!(config.max_replay_keys, 100_000);
         config.validate().unwrap();
         for config in [
             FailoverConfig::default()
@@ -202,7 +204,7 @@ mod tests {
         let json = serde_json::to_string(&FailoverConfig::default()).unwrap();
         assert_eq!(
             json,
-            r#"{"failure_threshold":3,"probe_interval":1,"probe_timeout":0.25,"max_replay_keys":10000}"#
+            r#"{"failure_threshold":3,"probe_interval":1,"probe_timeout":0.25,"max_replay_keys":100000}"#
         );
         let err = serde_json::from_str::<FailoverConfig>(r#"{"threshold": 5}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `threshold`"), "{err}");

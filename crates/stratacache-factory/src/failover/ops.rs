@@ -61,6 +61,7 @@ impl Shared {
                 }
                 removed
             }
+            Effect::Keys(keys) => fallback.delete_many(keys).await.map(drop),
             Effect::Pattern(pattern) => fallback.invalidate_pattern(pattern).await.map(drop),
             Effect::Clear => fallback.clear().await,
         };
@@ -90,6 +91,10 @@ impl Cache for FailoverCache {
 
     async fn delete(&self, key: &str) -> Result<bool> {
         route!(self, Effect::Key(key), |cache| cache.delete(key))
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        route!(self, Effect::Keys(keys), |cache| cache.delete_many(keys))
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {

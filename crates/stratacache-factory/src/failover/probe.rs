@@ -6,13 +6,12 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use stratacache_core::{Error, ErrorKind, Health, HealthStatus, Result, SharedCache};
-use tokio::task::JoinSet;
 
-use super::pending::{ClearReason, Pending};
+use super::pending::Pending;
 use super::state::{Shared, bump};
 
-/// How many keys the replay deletes from the primary at the same time.
-const REPLAY_IN_FLIGHT: usize = 16;
+/// How many keys the replay deletes from the primary in one `delete_many` (one `UNLINK`).
+const REPLAY_BATCH: usize = 256;
 
 /// What a round of the background task ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +83,11 @@ impl Shared {
             if let Err(error) = self.replay(&primary, &batch).await {
                 bump(&self.counters.failed_replays);
                 let mut state = self.lock();
+                // Counted once, when a replay succeeds.
+                let batch = Pending {
+                    unrecorded: 0,
+                    ..batch
+                };
                 state.pending.merge(batch, self.config.max_replay_keys);
                 state.last_error = Some(format!("replay: {error}"));
                 drop(state);
@@ -158,48 +162,46 @@ impl Shared {
         ok
     }
 
-    /// Makes the primary forget what `batch` names.
+    /// Makes the primary forget what `batch` names: a requested clear, or the recorded patterns
+    /// and keys (keys in [`REPLAY_BATCH`]es, each one `delete_many` within the probe timeout).
+    /// Nothing else is ever deleted: a record that overflowed only warns about what it missed.
     async fn replay(&self, primary: &SharedCache, batch: &Pending) -> Result<()> {
-        if let Some(reason) = batch.clear {
-            if reason == ClearReason::Overflow {
-                tracing::warn!(
-                    max_replay_keys = self.config.max_replay_keys,
-                    "more keys were changed through the fallback than max_replay_keys: clearing \
-                     the primary cache (its namespace only) before returning to it"
-                );
-            }
+        if batch.clear {
             primary.clear().await?;
             bump(&self.counters.primary_clears);
             return Ok(());
+        }
+        if batch.unrecorded > 0 {
+            self.counters
+                .unrecorded
+                .fetch_add(batch.unrecorded, Ordering::Relaxed);
+            tracing::warn!(
+                unrecorded = batch.unrecorded,
+                max_replay_keys = self.config.max_replay_keys,
+                "more keys were changed through the fallback than max_replay_keys: the primary may \
+                 serve older values of those keys until they expire (only the recorded keys are \
+                 removed from it; other instances' keys are never touched)"
+            );
         }
         for pattern in &batch.patterns {
             skip_invalid(primary.invalidate_pattern(pattern).await.map(drop))?;
         }
         let timeout = self.config.probe_timeout;
-        let mut keys = batch.keys.iter();
-        let mut running = JoinSet::new();
-        loop {
-            while running.len() < REPLAY_IN_FLIGHT {
-                let Some(key) = keys.next() else { break };
-                let (primary, key) = (Arc::clone(primary), key.clone());
-                running.spawn(async move {
-                    match tokio::time::timeout(timeout, primary.delete(&key)).await {
-                        Ok(deleted) => skip_invalid(deleted.map(drop)),
-                        Err(_) => Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!("deleting a key from the primary took longer than {timeout:?}"),
-                        )),
-                    }
-                });
-            }
-            match running.join_next().await {
-                None => return Ok(()),
-                Some(Ok(deleted)) => deleted?,
-                Some(Err(e)) => {
-                    return Err(Error::new(ErrorKind::Backend, "a replay task failed").with_source(e));
+        for keys in batch.key_batches(REPLAY_BATCH) {
+            match tokio::time::timeout(timeout, primary.delete_many(&keys)).await {
+                Ok(deleted) => skip_invalid(deleted.map(drop))?,
+                Err(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "deleting {} keys from the primary took longer than {timeout:?}",
+                            keys.len()
+                        ),
+                    ));
                 }
             }
         }
+        Ok(())
     }
 }
 

@@ -64,6 +64,7 @@ pub(super) struct Counters {
     pub(super) replayed: AtomicU64,
     pub(super) failed_replays: AtomicU64,
     pub(super) primary_clears: AtomicU64,
+    pub(super) unrecorded: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -84,6 +85,7 @@ impl Counters {
             replayed: load(&self.replayed),
             failed_replays: load(&self.failed_replays),
             primary_clears: load(&self.primary_clears),
+            unrecorded: load(&self.unrecorded),
         }
     }
 }
@@ -174,8 +176,9 @@ impl Shared {
         if state.pending.record(effect, self.config.max_replay_keys) {
             tracing::warn!(
                 max_replay_keys = self.config.max_replay_keys,
-                "more keys were changed through the fallback than max_replay_keys: the primary \
-                 will be cleared (its namespace only) before the cache returns to it"
+                "more keys were changed through the fallback than max_replay_keys: further keys \
+                 are not recorded, and the primary may serve their older values after the \
+                 recovery until they expire"
             );
         }
         self.ensure_task(state);

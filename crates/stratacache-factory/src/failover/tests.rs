@@ -293,9 +293,11 @@ async fn a_failed_replay_keeps_the_circuit_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_overflowing_record_clears_the_primary() {
+async fn a_full_record_removes_only_the_recorded_keys() {
     let (primary, fallback) = (Flaky::new(), memory());
-    primary.inner.set("keep", b("y"), Ttl::Never).await.unwrap();
+    for k in ["keep", "a", "b", "c"] {
+        primary.inner.set(k, b("old"), Ttl::Never).await.unwrap();
+    }
     let cache = tripped(&primary, &fallback, config().with_max_replay_keys(2)).await;
     for k in ["a", "b", "c"] {
         cache.set(k, b("v"), Ttl::Never).await.unwrap();
@@ -306,11 +308,22 @@ async fn an_overflowing_record_clears_the_primary() {
     })
     .await;
     let c = cache.counters();
-    assert_eq!((c.primary_clears, c.replayed), (1, 0), "{c:?}");
+    assert_eq!((c.primary_clears, c.replayed, c.unrecorded), (0, 2, 1), "{c:?}");
     assert_eq!(
         primary.inner.get("keep").await.unwrap(),
-        None,
-        "the primary was cleared"
+        Some(b("old")),
+        "a key this instance did not change survives a full record"
+    );
+    let mut left = Vec::new();
+    for k in ["a", "b", "c"] {
+        if primary.inner.exists(k).await.unwrap() {
+            left.push(k);
+        }
+    }
+    assert_eq!(
+        left.len(),
+        1,
+        "two recorded keys removed, the unrecorded one kept: {left:?}"
     );
 }
 
