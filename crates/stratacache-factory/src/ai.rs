@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -13,6 +13,11 @@ use stratacache_core::{Bytes, Cache, Error, ErrorKind, Result, SharedCache, Ttl}
 use stratacache_keys::{AiKeyBuilder, KeyGenObserver, KeyScheme, TextTier, TextTiers};
 
 use crate::config::{AiSettings, HashAlgorithm};
+
+mod counters;
+
+use counters::{Counters, Event};
+pub use counters::{OTHER_OPERATIONS, UNLISTED_OPERATIONS};
 
 /// Hits, misses and writes of one AI operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -28,6 +33,10 @@ pub struct OperationMetrics {
 }
 
 /// Per-operation and per-tier counters of an [`AiResponseCache`].
+///
+/// Operations are reported under their names: each one the settings list (`operation_ttls`), and
+/// the first [`UNLISTED_OPERATIONS`] other names used; names beyond those are reported together
+/// under [`OTHER_OPERATIONS`]. An operation or tier appears once something was counted for it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AiMetrics {
     /// Counters by operation name.
@@ -36,32 +45,6 @@ pub struct AiMetrics {
     pub by_text_tier: BTreeMap<String, OperationMetrics>,
     /// Keys removed by [`AiResponseCache::invalidate_by_operation`], by operation.
     pub invalidated: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    by_operation: BTreeMap<String, OperationMetrics>,
-    by_text_tier: BTreeMap<String, OperationMetrics>,
-    invalidated: BTreeMap<String, u64>,
-}
-
-#[derive(Clone, Copy)]
-enum Event {
-    Hit,
-    Miss,
-    Set,
-}
-
-impl OperationMetrics {
-    fn count(&mut self, event: Event) {
-        match event {
-            Event::Hit => self.hits += 1,
-            Event::Miss => self.misses += 1,
-            Event::Set => self.sets += 1,
-        }
-        let reads = self.hits + self.misses;
-        self.hit_ratio = (reads > 0).then(|| self.hits as f64 / reads as f64);
-    }
 }
 
 /// A cache of AI responses (the reference system's `AIResponseCache`).
@@ -96,7 +79,8 @@ pub struct AiResponseCache {
     tiers: TextTiers,
     settings: AiSettings,
     default_ttl: Duration,
-    counters: Mutex<Counters>,
+    /// Lock-free: counting a read or a write neither locks nor allocates.
+    counters: Counters,
 }
 
 impl fmt::Debug for AiResponseCache {
@@ -177,7 +161,7 @@ impl AiResponseCache {
             tiers,
             settings: settings.clone(),
             default_ttl,
-            counters: Mutex::new(Counters::default()),
+            counters: Counters::new(settings.operation_ttls.keys().map(String::as_str)),
         })
     }
 
@@ -271,7 +255,7 @@ impl AiResponseCache {
     pub async fn invalidate_by_operation(&self, operation: &str) -> Result<u64> {
         let pattern = self.keys.operation_pattern(operation)?;
         let removed = self.cache.invalidate_pattern(&pattern).await?;
-        *self.lock().invalidated.entry(operation.to_owned()).or_default() += removed;
+        self.counters.count_invalidation(operation, removed);
         Ok(removed)
     }
 
@@ -284,27 +268,15 @@ impl AiResponseCache {
         self.cache.invalidate_pattern(self.keys.pattern_all()).await
     }
 
-    /// The counters by operation and by text tier.
+    /// The counters by operation and by text tier (see [`AiMetrics`] for which names appear).
+    ///
+    /// Each figure is read atomically on its own, so a snapshot taken while other tasks count may
+    /// combine figures from slightly different moments.
     pub fn metrics(&self) -> AiMetrics {
-        let c = self.lock();
-        AiMetrics {
-            by_operation: c.by_operation.clone(),
-            by_text_tier: c.by_text_tier.clone(),
-            invalidated: c.invalidated.clone(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counters> {
-        self.counters.lock().unwrap_or_else(|e| e.into_inner())
+        self.counters.snapshot()
     }
 
     fn count(&self, operation: &str, text: &str, event: Event) {
-        let tier = self.tiers.tier_of(text).to_string();
-        let mut c = self.lock();
-        c.by_operation
-            .entry(operation.to_owned())
-            .or_default()
-            .count(event);
-        c.by_text_tier.entry(tier).or_default().count(event);
+        self.counters.count(operation, self.tiers.tier_of(text), event);
     }
 }

@@ -13,7 +13,7 @@ mod preset;
 mod problem;
 pub mod registry;
 
-pub use ai::{AiMetrics, AiResponseCache, OperationMetrics};
+pub use ai::{AiMetrics, AiResponseCache, OTHER_OPERATIONS, OperationMetrics, UNLISTED_OPERATIONS};
 pub use config::{AiSettings, CacheConfig, EncryptionSettings, HashAlgorithm, LogLevel, TierSizes};
 pub use env::{ENV_VARS, EnvVar, OVERRIDE_KEYS, OverrideKey};
 pub use factory::{Backend, BuiltCache, CacheFactory};

@@ -11,6 +11,7 @@ use stratacache_core::{
     async_trait,
 };
 
+use crate::sizes::{Sizes, entry_size};
 use crate::{EvictionPolicy, MemoryConfig};
 
 /// A stored value and the instant it expires (`None`: never).
@@ -21,11 +22,6 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    /// Bytes charged for an entry: key plus value.
-    fn size(key: &str, value: &Bytes) -> u64 {
-        (key.len() + value.len()) as u64
-    }
-
     /// The remaining lifetime, rounded up to whole milliseconds; `None` once expired.
     fn remaining(&self, now: Instant) -> Option<Expiry> {
         match self.expires_at {
@@ -82,10 +78,16 @@ impl ByteBound {
 }
 
 /// Per-entry expiry for moka: each entry carries its own deadline.
-struct PerEntryExpiry;
+///
+/// moka calls one of these callbacks for every value it stores, right after storing it: they also
+/// count the value in [`Sizes`] (see the `sizes` module for why there).
+struct PerEntryExpiry {
+    sizes: Arc<Sizes>,
+}
 
 impl moka::Expiry<String, Entry> for PerEntryExpiry {
-    fn expire_after_create(&self, _key: &String, value: &Entry, created_at: Instant) -> Option<Duration> {
+    fn expire_after_create(&self, key: &String, value: &Entry, created_at: Instant) -> Option<Duration> {
+        self.sizes.added(key, &value.value);
         value
             .expires_at
             .map(|at| at.saturating_duration_since(created_at))
@@ -93,11 +95,12 @@ impl moka::Expiry<String, Entry> for PerEntryExpiry {
 
     fn expire_after_update(
         &self,
-        _key: &String,
+        key: &String,
         value: &Entry,
         updated_at: Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
+        self.sizes.added(key, &value.value);
         value
             .expires_at
             .map(|at| at.saturating_duration_since(updated_at))
@@ -114,6 +117,8 @@ impl moka::Expiry<String, Entry> for PerEntryExpiry {
 pub struct MemoryCache {
     cache: Moka<String, Entry>,
     counters: Arc<StatsCounters>,
+    /// Entries and bytes in moka's map, kept by the expiry callbacks and the eviction listener.
+    sizes: Arc<Sizes>,
     config: Arc<MemoryConfig>,
     /// Largest entry (key + value bytes) accepted, from `max_bytes`.
     max_entry_bytes: Option<u64>,
@@ -123,7 +128,7 @@ impl std::fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryCache")
             .field("config", &self.config)
-            .field("entries", &self.cache.entry_count())
+            .field("entries", &self.sizes.entries())
             .finish_non_exhaustive()
     }
 }
@@ -155,16 +160,21 @@ impl MemoryCache {
     pub fn from_config(config: MemoryConfig) -> Result<Self> {
         config.validate()?;
         let counters = Arc::new(StatsCounters::default());
+        let sizes = Arc::new(Sizes::default());
         let listener_counters = Arc::clone(&counters);
-        let listener = move |_key: Arc<String>, entry: Entry, cause: RemovalCause| match cause {
-            RemovalCause::Size => listener_counters.record_eviction(),
-            RemovalCause::Expired => listener_counters.record_expiration(),
-            // An entry already past its deadline when it was deleted, invalidated or overwritten
-            // expired first: count it as such, so every expiry shows up once.
-            RemovalCause::Explicit | RemovalCause::Replaced if !entry.is_live() => {
-                listener_counters.record_expiration();
+        let listener_sizes = Arc::clone(&sizes);
+        let listener = move |key: Arc<String>, entry: Entry, cause: RemovalCause| {
+            listener_sizes.removed(&key, &entry.value);
+            match cause {
+                RemovalCause::Size => listener_counters.record_eviction(),
+                RemovalCause::Expired => listener_counters.record_expiration(),
+                // An entry already past its deadline when it was deleted, invalidated or
+                // overwritten expired first: count it as such, so every expiry shows up once.
+                RemovalCause::Explicit | RemovalCause::Replaced if !entry.is_live() => {
+                    listener_counters.record_expiration();
+                }
+                RemovalCause::Explicit | RemovalCause::Replaced => {}
             }
-            RemovalCause::Explicit | RemovalCause::Replaced => {}
         };
         let policy = match config.eviction {
             EvictionPolicy::Lru => MokaPolicy::lru(),
@@ -172,13 +182,15 @@ impl MemoryCache {
         };
         let builder = Moka::builder()
             .eviction_policy(policy)
-            .expire_after(PerEntryExpiry)
+            .expire_after(PerEntryExpiry {
+                sizes: Arc::clone(&sizes),
+            })
             .eviction_listener(listener);
         let (cache, max_entry_bytes) = match config.max_bytes {
             None => (builder.max_capacity(config.max_entries).build(), None),
             Some(max_bytes) => {
                 let bound = ByteBound::new(max_bytes, config.max_entries);
-                let weigher = move |key: &String, entry: &Entry| bound.weight(Entry::size(key, &entry.value));
+                let weigher = move |key: &String, entry: &Entry| bound.weight(entry_size(key, &entry.value));
                 (
                     builder.max_capacity(bound.capacity).weigher(weigher).build(),
                     Some(bound.max_entry_bytes()),
@@ -188,6 +200,7 @@ impl MemoryCache {
         Ok(Self {
             cache,
             counters,
+            sizes,
             config: Arc::new(config),
             max_entry_bytes,
         })
@@ -205,13 +218,20 @@ impl MemoryCache {
 
     /// Runs moka's pending maintenance (evictions, expirations, listener notifications) now.
     /// [`Cache::stats`] does this before reporting sizes.
+    ///
+    /// The work is what is pending, not the size of the cache: moka applies its logs of recent
+    /// reads and writes (at most a few hundred each), evicts what exceeds the bounds, removes the
+    /// expired entries whose timer-wheel slot (about 1.07 s wide) has passed and delivers removal
+    /// notifications interrupted by dropped futures; it stops after about 100 ms. Only a mass
+    /// expiry (many entries expiring in the same slot) makes one run remove many entries, work
+    /// the next write would otherwise do.
     pub async fn run_pending_tasks(&self) {
         self.cache.run_pending_tasks().await;
     }
 
     fn check_size(&self, key: &str, value: &Bytes) -> Result<()> {
         if let Some(max) = self.max_entry_bytes {
-            let size = Entry::size(key, value);
+            let size = entry_size(key, value);
             if size > max {
                 return Err(Error::invalid_input(format!(
                     "entry of {size} bytes (key and value) does not fit in a memory cache bounded to {max} bytes"
@@ -343,7 +363,17 @@ impl Cache for MemoryCache {
         self.cache.run_pending_tasks().await;
         let live = self.cache.iter().filter(|(_, e)| e.is_live()).count() as u64;
         self.cache.invalidate_all();
-        self.cache.run_pending_tasks().await;
+        // moka removes invalidated entries in batches, within a time budget per maintenance run:
+        // run it until nothing more goes, so that the sizes no longer count them.
+        let mut left = u64::MAX;
+        loop {
+            self.cache.run_pending_tasks().await;
+            let now = self.cache.entry_count();
+            if now == 0 || now >= left {
+                break;
+            }
+            left = now;
+        }
         self.counters.record_removals(live);
         Ok(())
     }
@@ -351,7 +381,7 @@ impl Cache for MemoryCache {
     async fn health(&self) -> Health {
         let start = Instant::now();
         self.cache.run_pending_tasks().await;
-        let entries = self.cache.entry_count();
+        let entries = self.sizes.entries();
         let health = Health::new("memory", HealthStatus::Healthy).with_message(format!(
             "{entries} entries of at most {}",
             self.config.max_entries
@@ -359,22 +389,20 @@ impl Cache for MemoryCache {
         health.with_latency(start.elapsed())
     }
 
-    /// Counters, plus the live entries and their bytes, counted exactly by walking the entries
-    /// (moka purges expired entries only on its ~1 s timer tick, so its own count lags). The walk
-    /// is O(entries): about a millisecond per 10 000 entries.
+    /// Counters, plus the entries held and the bytes of their keys and values, in O(1) of the
+    /// number of entries: it runs moka's pending maintenance (see
+    /// [`run_pending_tasks`](MemoryCache::run_pending_tasks) for what that costs) and reads
+    /// counters kept on every write and removal, never walking the entries.
+    ///
+    /// `entries` and `bytes` include an entry from its write until moka removes it. An expired
+    /// entry is never returned by a read, but stays counted until moka's timer wheel reaches its
+    /// slot, up to about a second after its deadline (the next `stats` call after that removes
+    /// it); from then on the figures are exact again, and `expirations` counts it.
     async fn stats(&self) -> CacheStats {
         self.cache.run_pending_tasks().await;
         let mut stats = self.counters.snapshot("memory");
-        let now = Instant::now();
-        let (mut entries, mut bytes) = (0u64, 0u64);
-        for (key, entry) in self.cache.iter() {
-            if entry.remaining(now).is_some() {
-                entries += 1;
-                bytes += Entry::size(&key, &entry.value);
-            }
-        }
-        stats.entries = Some(entries);
-        stats.bytes = Some(bytes);
+        stats.entries = Some(self.sizes.entries());
+        stats.bytes = Some(self.sizes.bytes());
         stats.max_entries = Some(self.config.max_entries);
         stats.max_bytes = self.config.max_bytes;
         stats

@@ -5,6 +5,10 @@
 mod cache;
 mod config;
 mod scan;
+mod sizes;
+
+#[cfg(test)]
+mod size_tests;
 
 pub use cache::{MemoryCache, MemoryCacheBuilder};
 pub use config::{EvictionPolicy, MAX_ENTRIES_LIMIT, MIN_BYTES_LIMIT, MemoryConfig};

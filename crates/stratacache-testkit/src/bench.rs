@@ -1,5 +1,5 @@
-//! Helpers for `harness = false` benchmark binaries: how they were invoked, medians, timed get
-//! hits compared in alternating rounds, and a closed loopback port.
+//! Helpers for `harness = false` benchmark binaries: how they were invoked, medians and
+//! percentiles, timed get hits compared in alternating rounds, and a closed loopback port.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -34,6 +34,21 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     assert!(!values.is_empty(), "median of no measurements");
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+/// The `p`-th percentile (`0.0 ..= 100.0`) of a non-empty set of measurements, by nearest rank:
+/// the smallest value that at least `p` percent of the values do not exceed.
+///
+/// # Panics
+///
+/// If `values` is empty or `p` is outside `0.0 ..= 100.0`.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    assert!(!values.is_empty(), "percentile of no measurements");
+    assert!((0.0..=100.0).contains(&p), "percentile {p} outside 0..=100");
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Nanoseconds per `get` over `ops` sequential reads of `keys` (in turn, from the first).
@@ -91,5 +106,16 @@ mod tests {
     fn median_of_odd_and_even_counts() {
         assert_eq!(super::median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(super::median(vec![4.0, 1.0, 3.0, 2.0]), 3.0);
+    }
+
+    #[test]
+    fn percentile_by_nearest_rank() {
+        let values: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(super::percentile(&values, 50.0), 50.0);
+        assert_eq!(super::percentile(&values, 99.0), 99.0);
+        assert_eq!(super::percentile(&values, 100.0), 100.0);
+        assert_eq!(super::percentile(&values, 0.0), 1.0);
+        assert_eq!(super::percentile(&[7.0, 3.0], 99.0), 7.0);
+        assert_eq!(super::percentile(&[7.0, 3.0], 50.0), 3.0);
     }
 }
