@@ -9,12 +9,13 @@
 //! | request | protected route | optional-auth read |
 //! |---|---|---|
 //! | no credentials | 401 (`missing`) | allowed |
-//! | `Authorization` not `Bearer <token>` (`Basic ...`, `Bearer` alone), empty `X-API-Key`, non-ASCII header | 401 (`malformed`) | 401 (`malformed`) |
+//! | an empty `Authorization` or `X-API-Key`, `Bearer` without a token | 401 (`empty`) | 401 (`empty`) |
+//! | `Authorization` not `Bearer <token>` (`Basic ...`, `Bearer a b`), non-ASCII header | 401 (`malformed`) | 401 (`malformed`) |
 //! | a key that is not configured | 401 (`invalid`) | 401 (`invalid`) |
 //! | a configured key | allowed | allowed |
 //!
-//! Every 401 carries `WWW-Authenticate: Bearer` and a generic message that never repeats what the
-//! client sent. With **no key configured** (allowed only in development and testing, see
+//! Every 401 carries `WWW-Authenticate: Bearer`, a message that names authentication and the API
+//! key and never repeats what the client sent, and the reference's `detail: {message, context}`. With **no key configured** (allowed only in development and testing, see
 //! [`AdminConfig::check`](crate::AdminConfig::check)) every request is allowed, whatever it sends.
 //! With [`AdminConfig::require_auth_for_reads`](crate::AdminConfig::require_auth_for_reads), reads
 //! are protected routes too.
@@ -129,6 +130,7 @@ fn digest(key: &str) -> [u8; 32] {
 #[derive(Debug, PartialEq, Eq)]
 enum Credentials<'a> {
     None,
+    Empty,
     Malformed,
     Key(&'a str),
 }
@@ -142,7 +144,10 @@ fn credentials(headers: &HeaderMap) -> Credentials<'_> {
         let mut parts = value.trim().splitn(2, ' ');
         let scheme = parts.next().unwrap_or_default();
         let token = parts.next().unwrap_or_default().trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        if scheme.is_empty() || (scheme.eq_ignore_ascii_case("bearer") && token.is_empty()) {
+            return Credentials::Empty;
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") || token.contains(' ') {
             return Credentials::Malformed;
         }
         return Credentials::Key(token);
@@ -150,8 +155,9 @@ fn credentials(headers: &HeaderMap) -> Credentials<'_> {
     match headers.get(HeaderName::from_static(API_KEY_HEADER)) {
         None => Credentials::None,
         Some(value) => match value.to_str().map(str::trim) {
-            Ok(key) if !key.is_empty() => Credentials::Key(key),
-            _ => Credentials::Malformed,
+            Ok("") => Credentials::Empty,
+            Ok(key) => Credentials::Key(key),
+            Err(_) => Credentials::Malformed,
         },
     }
 }
@@ -177,6 +183,7 @@ impl AdminState {
         match credentials(req.headers()) {
             Credentials::None if required => Err(ApiError::unauthorized("missing")),
             Credentials::None => Ok(()),
+            Credentials::Empty => Err(ApiError::unauthorized("empty")),
             Credentials::Malformed => Err(ApiError::unauthorized("malformed")),
             Credentials::Key(key) if keys.verify(key) => Ok(()),
             Credentials::Key(_) => Err(ApiError::unauthorized("invalid")),
@@ -260,9 +267,10 @@ mod tests {
             (&[("authorization", "bearer   k1 ")], Key("k1")),
             (&[("authorization", "Bearer k1"), ("x-api-key", "k2")], Key("k1")),
             (&[("x-api-key", " k2 ")], Key("k2")),
-            (&[("x-api-key", "")], Malformed),
-            (&[("authorization", "Bearer")], Malformed),
-            (&[("authorization", "Bearer ")], Malformed),
+            (&[("x-api-key", "")], Empty),
+            (&[("authorization", "")], Empty),
+            (&[("authorization", "Bearer")], Empty),
+            (&[("authorization", "Bearer ")], Empty),
             (&[("authorization", "Basic dXNlcjpwYXNz")], Malformed),
             (&[("authorization", "Bearer a b")], Malformed),
             (&[("authorization", "Basic x"), ("x-api-key", "k2")], Malformed),

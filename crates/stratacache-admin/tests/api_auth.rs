@@ -35,9 +35,9 @@ fn request_for(path: &str) -> String {
 
 /// Credentials that must be refused, with the reason the API gives.
 const REFUSED: &[(&str, &str, &str)] = &[
-    ("authorization", "", "malformed"),
-    ("authorization", "Bearer", "malformed"),
-    ("authorization", "Bearer ", "malformed"),
+    ("authorization", "", "empty"),
+    ("authorization", "Bearer", "empty"),
+    ("authorization", "Bearer ", "empty"),
     ("authorization", "Basic dGVzdDp0ZXN0", "malformed"),
     ("authorization", "Token test-key-0123456789abcdef", "malformed"),
     (
@@ -48,8 +48,8 @@ const REFUSED: &[(&str, &str, &str)] = &[
     ("authorization", "Bearer wrong-key", "invalid"),
     ("authorization", "Bearer test-key-0123456789abcde", "invalid"),
     ("authorization", "Bearer test-key-0123456789abcdefg", "invalid"),
-    ("x-api-key", "", "malformed"),
-    ("x-api-key", "   ", "malformed"),
+    ("x-api-key", "", "empty"),
+    ("x-api-key", "   ", "empty"),
     ("x-api-key", "wrong-key", "invalid"),
     ("x-api-key", "Bearer test-key-0123456789abcdef", "invalid"),
 ];
@@ -70,6 +70,16 @@ fn assert_unauthorized(reply: &api_support::Reply, reason: &str, what: &str) {
     assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{what}");
     let envelope = reply.assert_envelope(401, "AUTHENTICATION_ERROR");
     assert_eq!(envelope["details"]["reason"], reason, "{what}");
+    // The reference's clients read `detail.message` and `detail.context`.
+    let message = envelope["detail"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no detail.message"));
+    assert_eq!(envelope["error"], message, "{what}");
+    assert_eq!(envelope["detail"]["context"]["reason"], reason, "{what}");
+    assert!(
+        message.contains("authentication") && message.contains("API key"),
+        "{what}: {message}"
+    );
     let body = reply.text();
     for secret in [KEY, SECOND_KEY, "wrong-key", "dGVzdDp0ZXN0"] {
         assert!(
