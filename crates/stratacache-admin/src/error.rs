@@ -2,8 +2,8 @@
 //! become HTTP statuses.
 //!
 //! ```json
-//! {"success": false, "error": "pattern must not be empty", "error_code": "VALIDATION_ERROR",
-//!  "details": {"parameter": "pattern"}, "timestamp": "2026-11-21T09:30:00Z"}
+//! {"success": false, "error": "ttl must be between 1 and 604800 seconds", "error_code": "VALIDATION_ERROR",
+//!  "details": {"parameter": "ttl"}, "timestamp": "2026-11-21T09:30:00Z"}
 //! ```
 
 use std::fmt;

@@ -30,7 +30,7 @@ pub use state::AdminState;
 /// | route | key | answers |
 /// |---|---|---|
 /// | `GET /internal/cache/status` | optional | [`schema::CacheStatus`] |
-/// | `POST /internal/cache/invalidate?pattern=P&operation_context=C` | required | [`schema::InvalidationResult`]; 400 for a missing, empty, too long (> [`AdminConfig::max_pattern_len`]) or control-character pattern; 503 / 500 when the cache fails, never 200 |
+/// | `POST /internal/cache/invalidate?pattern=P&operation_context=C` | required | [`schema::InvalidationResult`]; no or an empty pattern means every key (as in the reference, logged as a warning); 400 for a too long (> [`AdminConfig::max_pattern_len`]) or control-character pattern; 503 / 500 when the cache fails, never 200 |
 /// | `GET /internal/cache/invalidation-stats` | optional | the monitor's invalidation section |
 /// | `GET /internal/cache/invalidation-recommendations` | optional | `{"recommendations": [...]}` |
 /// | `GET /internal/cache/metrics` | optional | the monitor's `PerformanceSnapshot` |

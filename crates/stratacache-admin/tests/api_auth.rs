@@ -261,7 +261,7 @@ async fn authentication_is_checked_before_the_query_and_the_body() {
         .await;
     reply.assert_envelope(413, "PAYLOAD_TOO_LARGE");
     let reply = server
-        .send_authed("POST", "/internal/cache/invalidate?pattern=", "")
+        .send_authed("POST", "/internal/cache/invalidate?pattern=a%00", "")
         .await;
     reply.assert_envelope(400, "VALIDATION_ERROR");
 }
