@@ -170,6 +170,13 @@ async fn invalidation_removes_the_matching_keys_and_is_recorded_with_its_context
         ),
         (Some(2), Some(2))
     );
+    // The reference endpoint's own fields, besides ours.
+    assert_eq!(stats["total_operations"], 2, "{stats}");
+    assert_eq!(stats["frequency"]["hourly"], 2, "{stats}");
+    assert_eq!(stats["frequency"]["daily"], 2, "{stats}");
+    assert!(stats["patterns"].is_object(), "{stats}");
+    assert_eq!(stats["performance"]["avg_keys_per_invalidation"], 1.0, "{stats}");
+    assert!(stats["performance"]["max_duration"].is_number(), "{stats}");
     insta::assert_json_snapshot!("invalidation_stats", redact(stats));
 
     // Ten more invalidations of one pattern that removes nothing: dominant and inefficient.

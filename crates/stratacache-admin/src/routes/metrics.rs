@@ -49,7 +49,10 @@ pub(crate) async fn performance(_: ReadAccess, state: Data<AdminState>) -> Resul
 }
 
 /// The monitor's invalidation section: totals, rates, thresholds and alert level, patterns,
-/// efficiency and the latest invalidations.
+/// efficiency and the latest invalidations; plus the reference endpoint's own fields, which its
+/// clients read: `frequency` (`hourly`, `daily`, `average_per_hour`), `total_operations` (the
+/// number of invalidations) and `performance` (`avg_duration`, `max_duration` in seconds,
+/// `avg_keys_per_invalidation`). `patterns` is shared by both.
 #[utoipa::path(
     get,
     path = "/internal/cache/invalidation-stats",
@@ -65,7 +68,28 @@ pub(crate) async fn invalidation_stats(
     _: ReadAccess,
     state: Data<AdminState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(monitor(&state)?.invalidations().snapshot()))
+    let stats = monitor(&state)?.invalidations().snapshot();
+    let mut body = serde_json::to_value(&stats).unwrap_or_default();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert(
+            "frequency".to_owned(),
+            json!({
+                "hourly": stats.rates.last_hour,
+                "daily": stats.rates.last_24_hours,
+                "average_per_hour": stats.rates.average_per_hour,
+            }),
+        );
+        fields.insert("total_operations".to_owned(), json!(stats.total_invalidations));
+        fields.insert(
+            "performance".to_owned(),
+            json!({
+                "avg_duration": stats.efficiency.avg_duration,
+                "max_duration": stats.efficiency.max_duration,
+                "avg_keys_per_invalidation": stats.efficiency.avg_keys_per_invalidation,
+            }),
+        );
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// Advice drawn from the invalidation statistics: `{"recommendations": [{severity, issue,
