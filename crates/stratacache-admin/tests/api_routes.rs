@@ -232,6 +232,7 @@ async fn status_and_health_of_a_memory_cache() {
     assert_eq!(body["redis"]["status"], "unavailable");
     assert_eq!(body["security"]["configuration"]["tls_enabled"], false);
     assert_eq!(body["memory"]["entries"], 1);
+    assert_eq!(body["memory"]["status"], "active");
     assert_eq!(body["performance"]["hit_ratio"], 0.5);
     assert!(body.get("ai_metrics").is_none(), "no AI cache in the web preset");
     insta::assert_json_snapshot!("status_memory", redact(body));
@@ -270,6 +271,23 @@ async fn the_ai_preset_reports_ai_settings() {
     assert_eq!(
         section["metrics"]["by_operation"]["summarize"]["misses"], 1,
         "{section}"
+    );
+}
+
+#[actix_web::test]
+async fn preset_disabled_with_a_redis_url_reports_redis_disconnected() {
+    let mut config = CacheConfig::preset(Preset::Disabled);
+    // Never connected to: the preset runs on the memory cache.
+    config.redis_url = Some("redis://127.0.0.1:1".to_owned());
+    let server = TestServer::built(CacheFactory::from_config(config).await.unwrap(), open_config());
+    let body = server.get("/internal/cache/status", &[]).await.json();
+    assert_eq!(body["redis"]["status"], "disconnected", "{body}");
+    assert_eq!(body["redis"]["configured"], true, "{body}");
+    assert_eq!(body["memory"]["status"], "active", "{body}");
+    let text = body.to_string();
+    assert!(
+        !text.contains("127.0.0.1:1"),
+        "no URL in the status of an unused Redis: {text}"
     );
 }
 
