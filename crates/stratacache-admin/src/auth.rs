@@ -18,7 +18,9 @@
 //! key and never repeats what the client sent, and the reference's `detail: {message, context}`. With **no key configured** (allowed only in development and testing, see
 //! [`AdminConfig::check`](crate::AdminConfig::check)) every request is allowed, whatever it sends.
 //! With [`AdminConfig::require_auth_for_reads`](crate::AdminConfig::require_auth_for_reads), reads
-//! are protected routes too.
+//! are protected routes too. Every refused request is counted in the monitor
+//! (`stratacache_auth_failures_total` in `/metrics`). The liveness answer
+//! `GET /internal/cache/health/live` never asks for a key.
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -57,6 +59,8 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 #[derive(Clone, Default)]
 pub struct ApiKeys {
     digests: Vec<[u8; 32]>,
+    /// The length of the shortest key, in characters (`usize::MAX` without keys).
+    shortest: usize,
 }
 
 impl ApiKeys {
@@ -82,14 +86,25 @@ impl ApiKeys {
 
     /// These keys, as given (not trimmed); empty keys are ignored.
     pub fn new(keys: impl IntoIterator<Item = String>) -> Self {
+        let mut shortest = usize::MAX;
         let mut digests: Vec<[u8; 32]> = keys
             .into_iter()
             .filter(|k| !k.is_empty())
-            .map(|k| digest(&k))
+            .map(|k| {
+                shortest = shortest.min(k.chars().count());
+                digest(&k)
+            })
             .collect();
         digests.sort_unstable();
         digests.dedup();
-        Self { digests }
+        Self { digests, shortest }
+    }
+
+    /// The length of the shortest key, in characters; `None` without keys.
+    /// [`AdminConfig::check`](crate::AdminConfig::check) refuses keys shorter than
+    /// [`MIN_API_KEY_LEN`](crate::MIN_API_KEY_LEN) outside development.
+    pub fn shortest_len(&self) -> Option<usize> {
+        (!self.digests.is_empty()).then_some(self.shortest)
     }
 
     /// Whether no key is configured (the API is then open: see the [module docs](self)).
@@ -180,14 +195,20 @@ impl AdminState {
             return Ok(());
         }
         let required = access == Access::Protected || config.require_auth_for_reads;
-        match credentials(req.headers()) {
+        let result = match credentials(req.headers()) {
             Credentials::None if required => Err(ApiError::unauthorized("missing")),
             Credentials::None => Ok(()),
             Credentials::Empty => Err(ApiError::unauthorized("empty")),
             Credentials::Malformed => Err(ApiError::unauthorized("malformed")),
             Credentials::Key(key) if keys.verify(key) => Ok(()),
             Credentials::Key(_) => Err(ApiError::unauthorized("invalid")),
+        };
+        if result.is_err()
+            && let Some(monitor) = self.monitor()
+        {
+            monitor.record_auth_failure();
         }
+        result
     }
 }
 

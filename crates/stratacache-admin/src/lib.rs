@@ -16,7 +16,10 @@ use actix_web::web::{self, ServiceConfig};
 use actix_web::{App, Route};
 
 pub use auth::{ADDITIONAL_API_KEYS_VAR, API_KEY_HEADER, API_KEY_VAR, ApiKeys};
-pub use config::{AdminConfig, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PATTERN_LEN};
+pub use config::{
+    AdminConfig, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PATTERN_LEN, MIN_API_KEY_LEN,
+    REQUIRE_AUTH_FOR_READS_VAR,
+};
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
 pub use routes::entries::{MAX_ENTRY_TTL, MAX_KEY_LEN};
 pub use routes::invalidate::{DEFAULT_OPERATION_CONTEXT, MAX_CONTEXT_LEN};
@@ -35,6 +38,7 @@ pub use state::AdminState;
 /// | `GET /internal/cache/invalidation-recommendations` | optional | `{"recommendations": [...]}` |
 /// | `GET /internal/cache/metrics` | optional | the monitor's `PerformanceSnapshot` |
 /// | `GET /internal/cache/health` | optional | the `HealthReport`: 200 healthy or degraded, 503 unhealthy |
+/// | `GET /internal/cache/health/live` | never | liveness for orchestrators: `{"status": "alive"}`, 200 while the process serves; touches no cache |
 /// | `GET /internal/cache/openapi.json` | optional | the OpenAPI 3 document ([`openapi`]) |
 /// | `GET /metrics` | optional | Prometheus scrape, OpenMetrics text 1.0 (`Content-Type` [`stratacache_monitor::CONTENT_TYPE`]) |
 /// | `GET /internal/cache/entries/{key}` | required | [`schema::Entry`], 404 `NOT_FOUND` when absent |
