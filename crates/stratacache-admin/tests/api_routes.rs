@@ -105,13 +105,34 @@ async fn entries_round_trip_and_show_in_both_metrics_documents() {
     );
     insta::assert_json_snapshot!("metrics_after_entries", redact(metrics));
 
-    let scrape = server.get("/metrics", &[]).await;
+    // A scraper asking for OpenMetrics gets it.
+    let scrape = server
+        .get(
+            "/metrics",
+            &[(
+                "accept",
+                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+            )],
+        )
+        .await;
     assert_eq!(scrape.status, 200);
     assert_eq!(
         scrape.header("content-type"),
         Some(stratacache_monitor::CONTENT_TYPE)
     );
-    let text = scrape.text();
+    let openmetrics = scrape.text();
+    assert!(openmetrics.trim_end().ends_with("# EOF"), "{openmetrics}");
+    // Others (`text/plain; version=0.0.4`, `*/*`, nothing) get the Prometheus text format 0.0.4.
+    for accept in ["text/plain; version=0.0.4", "*/*", ""] {
+        let scrape = server.get("/metrics", &[("accept", accept)]).await;
+        assert_eq!(
+            scrape.header("content-type"),
+            Some("text/plain; version=0.0.4; charset=utf-8"),
+            "{accept}"
+        );
+        assert_prometheus_text(&scrape.text());
+    }
+    let text = server.get("/metrics", &[]).await.text();
     for line in [
         r#"stratacache_operations_total{op="set",result="ok"} 4"#,
         r#"stratacache_operations_total{op="exists",result="ok"} 3"#,
@@ -121,8 +142,52 @@ async fn entries_round_trip_and_show_in_both_metrics_documents() {
         r#"stratacache_reads_total{op="get_with_ttl",result="miss"} 1"#,
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+        assert!(
+            openmetrics.lines().any(|l| l == line),
+            "{line} missing from:\n{openmetrics}"
+        );
     }
-    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+}
+
+/// The rules of the Prometheus text format 0.0.4 that `promtool check metrics` applies: every
+/// sample belongs to the family declared before it (histograms: `_bucket`, `_sum`, `_count`),
+/// counters are named `..._total`, each family has a HELP and one TYPE, no OpenMetrics lines.
+fn assert_prometheus_text(text: &str) {
+    let mut families: Vec<(String, String)> = Vec::new();
+    let mut helped = BTreeSet::new();
+    for line in text.lines() {
+        assert!(
+            !line.is_empty() && line != "# EOF" && !line.starts_with("# UNIT"),
+            "{line:?}"
+        );
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.insert(rest.split(' ').next().unwrap().to_owned());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(helped.contains(name), "TYPE before HELP for {name}");
+            assert!(families.iter().all(|(n, _)| n != name), "{name} declared twice");
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "counter {name} without _total");
+            }
+            families.push((name.to_owned(), kind.to_owned()));
+        } else {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let (family, kind) = families
+                .last()
+                .unwrap_or_else(|| panic!("sample before any TYPE: {line}"));
+            let ok = match kind.as_str() {
+                "histogram" => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| name.strip_suffix(s) == Some(family.as_str())),
+                _ => name == family,
+            };
+            assert!(ok, "sample {name} under family {family} ({kind})");
+        }
+    }
+    assert!(
+        families.iter().any(|(n, _)| n == "stratacache_operations_total"),
+        "{text}"
+    );
 }
 
 #[actix_web::test]
