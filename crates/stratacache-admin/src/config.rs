@@ -9,7 +9,7 @@ use crate::auth::ApiKeys;
 
 /// The default [`AdminConfig::max_body_bytes`]: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-/// The default [`AdminConfig::max_pattern_len`]: 256 bytes.
+/// The default [`AdminConfig::max_pattern_len`]: 256 characters.
 pub const DEFAULT_MAX_PATTERN_LEN: usize = 256;
 /// The shortest API key accepted outside development, in characters.
 pub const MIN_API_KEY_LEN: usize = 16;
@@ -50,7 +50,7 @@ pub struct AdminConfig {
     /// The largest accepted request body (the value of `PUT /internal/cache/entries/{key}`), in
     /// bytes; larger bodies are refused with 413 `PAYLOAD_TOO_LARGE`. Default 1 MiB.
     pub max_body_bytes: usize,
-    /// The longest accepted invalidation pattern, in bytes. Default 256.
+    /// The longest accepted invalidation pattern, in characters. Default 256.
     pub max_pattern_len: usize,
     /// The deadline of `GET /internal/cache/health` (ping, probe and statistics together).
     /// Default 80 ms.

@@ -45,7 +45,7 @@ pub use state::AdminState;
 /// | `PUT /internal/cache/entries/{key}?ttl=SECONDS` | required | the raw body as value; 201 (new) or 200 (replaced) with [`schema::Entry`]; TTL 1..=604 800 s ([`MAX_ENTRY_TTL`]) else 400; body over [`AdminConfig::max_body_bytes`] → 413 `PAYLOAD_TOO_LARGE` |
 /// | `DELETE /internal/cache/entries/{key}` | required | [`schema::DeletedEntry`] |
 ///
-/// Keys are 1 to [`MAX_KEY_LEN`] bytes without control characters, percent-encoded in the path.
+/// Keys are 1 to [`MAX_KEY_LEN`] characters without control characters, percent-encoded in the path.
 /// Authentication is described in [`auth`]; every error answers with the [`ErrorEnvelope`], and
 /// cache errors map to statuses as `ApiError`'s `From<stratacache_core::Error>` says.
 ///

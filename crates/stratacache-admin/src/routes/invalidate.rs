@@ -13,7 +13,7 @@ use crate::state::AdminState;
 pub const DEFAULT_OPERATION_CONTEXT: &str = "admin_api";
 /// What an absent or empty `pattern` invalidates: every key.
 const ALL_KEYS: &str = "*";
-/// The longest accepted `operation_context`, in bytes.
+/// The longest accepted `operation_context`, in characters.
 pub const MAX_CONTEXT_LEN: usize = 256;
 
 #[derive(Debug, Deserialize)]
@@ -22,7 +22,8 @@ pub(crate) struct InvalidateQuery {
     operation_context: Option<String>,
 }
 
-/// Checks a text parameter: not empty, at most `max` bytes, no control characters.
+/// Checks a text parameter: not empty, at most `max` characters (as the OpenAPI document's
+/// `maxLength` counts), no control characters.
 pub(crate) fn check_text(parameter: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid_parameter(
@@ -30,10 +31,11 @@ pub(crate) fn check_text(parameter: &str, value: &str, max: usize) -> Result<(),
             format!("{parameter} must not be empty"),
         ));
     }
-    if value.len() > max {
+    let chars = value.chars().count();
+    if chars > max {
         return Err(ApiError::invalid_parameter(
             parameter,
-            format!("{parameter} is {} bytes long; the limit is {max}", value.len()),
+            format!("{parameter} is {chars} characters long; the limit is {max}"),
         ));
     }
     if value.chars().any(char::is_control) {
@@ -96,8 +98,8 @@ pub(crate) fn check_utf8(parameter: &str, value: &str, raw: &str) -> Result<(), 
     path = "/internal/cache/invalidate",
     tag = "cache",
     params(
-        ("pattern" = Option<String>, Query, description = "Glob over the application's keys (Redis MATCH syntax); at most max_pattern_len (default 256) bytes, no control characters; absent or empty: every key"),
-        ("operation_context" = Option<String>, Query, description = "Why (recorded with the invalidation); default `admin_api`, at most 256 bytes"),
+        ("pattern" = Option<String>, Query, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", description = "Glob over the application's keys (Redis MATCH syntax); at most max_pattern_len (default 256) characters, no control characters; absent or empty: every key"),
+        ("operation_context" = Option<String>, Query, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", description = "Why (recorded with the invalidation); default `admin_api`, at most 256 characters, no control characters"),
     ),
     responses(
         (status = 200, description = "Invalidated", body = InvalidationResult),
