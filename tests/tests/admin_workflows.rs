@@ -155,11 +155,11 @@ async fn invalidation_workflow(mode: &Mode) {
         );
         assert!(r.status == 200 || r.status == 201, "{}: {}", r.status, r.body);
     }
-    // Pattern validation.
+    // Pattern validation (an empty pattern means every key, as in the reference).
     let r = request(
         addr,
         "POST",
-        "/internal/cache/invalidate?pattern=",
+        "/internal/cache/invalidate?pattern=a%00",
         Some(BEARER),
         "",
     );

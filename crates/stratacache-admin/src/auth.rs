@@ -9,15 +9,18 @@
 //! | request | protected route | optional-auth read |
 //! |---|---|---|
 //! | no credentials | 401 (`missing`) | allowed |
-//! | `Authorization` not `Bearer <token>` (`Basic ...`, `Bearer` alone), empty `X-API-Key`, non-ASCII header | 401 (`malformed`) | 401 (`malformed`) |
+//! | an empty `Authorization` or `X-API-Key`, `Bearer` without a token | 401 (`empty`) | 401 (`empty`) |
+//! | `Authorization` not `Bearer <token>` (`Basic ...`, `Bearer a b`), non-ASCII header | 401 (`malformed`) | 401 (`malformed`) |
 //! | a key that is not configured | 401 (`invalid`) | 401 (`invalid`) |
 //! | a configured key | allowed | allowed |
 //!
-//! Every 401 carries `WWW-Authenticate: Bearer` and a generic message that never repeats what the
-//! client sent. With **no key configured** (allowed only in development and testing, see
+//! Every 401 carries `WWW-Authenticate: Bearer`, a message that names authentication and the API
+//! key and never repeats what the client sent, and the reference's `detail: {message, context}`. With **no key configured** (allowed only in development and testing, see
 //! [`AdminConfig::check`](crate::AdminConfig::check)) every request is allowed, whatever it sends.
 //! With [`AdminConfig::require_auth_for_reads`](crate::AdminConfig::require_auth_for_reads), reads
-//! are protected routes too.
+//! are protected routes too. Every refused request is counted in the monitor
+//! (`stratacache_auth_failures_total` in `/metrics`). The liveness answer
+//! `GET /internal/cache/health/live` never asks for a key.
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -56,6 +59,8 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 #[derive(Clone, Default)]
 pub struct ApiKeys {
     digests: Vec<[u8; 32]>,
+    /// The length of the shortest key, in characters (`usize::MAX` without keys).
+    shortest: usize,
 }
 
 impl ApiKeys {
@@ -81,14 +86,25 @@ impl ApiKeys {
 
     /// These keys, as given (not trimmed); empty keys are ignored.
     pub fn new(keys: impl IntoIterator<Item = String>) -> Self {
+        let mut shortest = usize::MAX;
         let mut digests: Vec<[u8; 32]> = keys
             .into_iter()
             .filter(|k| !k.is_empty())
-            .map(|k| digest(&k))
+            .map(|k| {
+                shortest = shortest.min(k.chars().count());
+                digest(&k)
+            })
             .collect();
         digests.sort_unstable();
         digests.dedup();
-        Self { digests }
+        Self { digests, shortest }
+    }
+
+    /// The length of the shortest key, in characters; `None` without keys.
+    /// [`AdminConfig::check`](crate::AdminConfig::check) refuses keys shorter than
+    /// [`MIN_API_KEY_LEN`](crate::MIN_API_KEY_LEN) outside development.
+    pub fn shortest_len(&self) -> Option<usize> {
+        (!self.digests.is_empty()).then_some(self.shortest)
     }
 
     /// Whether no key is configured (the API is then open: see the [module docs](self)).
@@ -129,6 +145,7 @@ fn digest(key: &str) -> [u8; 32] {
 #[derive(Debug, PartialEq, Eq)]
 enum Credentials<'a> {
     None,
+    Empty,
     Malformed,
     Key(&'a str),
 }
@@ -142,7 +159,10 @@ fn credentials(headers: &HeaderMap) -> Credentials<'_> {
         let mut parts = value.trim().splitn(2, ' ');
         let scheme = parts.next().unwrap_or_default();
         let token = parts.next().unwrap_or_default().trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        if scheme.is_empty() || (scheme.eq_ignore_ascii_case("bearer") && token.is_empty()) {
+            return Credentials::Empty;
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") || token.contains(' ') {
             return Credentials::Malformed;
         }
         return Credentials::Key(token);
@@ -150,8 +170,9 @@ fn credentials(headers: &HeaderMap) -> Credentials<'_> {
     match headers.get(HeaderName::from_static(API_KEY_HEADER)) {
         None => Credentials::None,
         Some(value) => match value.to_str().map(str::trim) {
-            Ok(key) if !key.is_empty() => Credentials::Key(key),
-            _ => Credentials::Malformed,
+            Ok("") => Credentials::Empty,
+            Ok(key) => Credentials::Key(key),
+            Err(_) => Credentials::Malformed,
         },
     }
 }
@@ -174,13 +195,20 @@ impl AdminState {
             return Ok(());
         }
         let required = access == Access::Protected || config.require_auth_for_reads;
-        match credentials(req.headers()) {
+        let result = match credentials(req.headers()) {
             Credentials::None if required => Err(ApiError::unauthorized("missing")),
             Credentials::None => Ok(()),
+            Credentials::Empty => Err(ApiError::unauthorized("empty")),
             Credentials::Malformed => Err(ApiError::unauthorized("malformed")),
             Credentials::Key(key) if keys.verify(key) => Ok(()),
             Credentials::Key(_) => Err(ApiError::unauthorized("invalid")),
+        };
+        if result.is_err()
+            && let Some(monitor) = self.monitor()
+        {
+            monitor.record_auth_failure();
         }
+        result
     }
 }
 
@@ -260,9 +288,10 @@ mod tests {
             (&[("authorization", "bearer   k1 ")], Key("k1")),
             (&[("authorization", "Bearer k1"), ("x-api-key", "k2")], Key("k1")),
             (&[("x-api-key", " k2 ")], Key("k2")),
-            (&[("x-api-key", "")], Malformed),
-            (&[("authorization", "Bearer")], Malformed),
-            (&[("authorization", "Bearer ")], Malformed),
+            (&[("x-api-key", "")], Empty),
+            (&[("authorization", "")], Empty),
+            (&[("authorization", "Bearer")], Empty),
+            (&[("authorization", "Bearer ")], Empty),
             (&[("authorization", "Basic dXNlcjpwYXNz")], Malformed),
             (&[("authorization", "Bearer a b")], Malformed),
             (&[("authorization", "Basic x"), ("x-api-key", "k2")], Malformed),

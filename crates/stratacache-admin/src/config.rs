@@ -9,8 +9,15 @@ use crate::auth::ApiKeys;
 
 /// The default [`AdminConfig::max_body_bytes`]: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-/// The default [`AdminConfig::max_pattern_len`]: 256 bytes.
+/// The default [`AdminConfig::max_pattern_len`]: 256 characters.
 pub const DEFAULT_MAX_PATTERN_LEN: usize = 256;
+/// The shortest API key accepted outside development, in characters.
+pub const MIN_API_KEY_LEN: usize = 16;
+/// The environment variable that sets [`AdminConfig::require_auth_for_reads`] (`true`/`1`/`yes`/`on`
+/// or `false`/`0`/`no`/`off`; default: on in staging and production, off in development and
+/// testing). The server's `--require-auth-for-reads` flag wins over it.
+pub const REQUIRE_AUTH_FOR_READS_VAR: &str = "API_REQUIRE_AUTH_FOR_READS";
+
 /// The default [`AdminConfig::health_timeout`]: 80 ms (the health check's own default).
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = stratacache_factory::health::DEFAULT_TIMEOUT;
 
@@ -35,12 +42,15 @@ pub struct AdminConfig {
     /// Empty: every request is allowed (development and testing only, see [`check`](Self::check)).
     pub keys: ApiKeys,
     /// Whether the read-only routes (status, statistics, metrics, health, OpenAPI) require a key
-    /// too. Default `false`: a key is optional on them, and a wrong key is refused.
+    /// too. Default `false` here: a key is optional on them, and a wrong key is refused.
+    /// [`from_env_for`](Self::from_env_for) turns it on in staging and production unless
+    /// [`REQUIRE_AUTH_FOR_READS_VAR`] says otherwise. The liveness answer
+    /// (`GET /internal/cache/health/live`) never requires a key.
     pub require_auth_for_reads: bool,
     /// The largest accepted request body (the value of `PUT /internal/cache/entries/{key}`), in
     /// bytes; larger bodies are refused with 413 `PAYLOAD_TOO_LARGE`. Default 1 MiB.
     pub max_body_bytes: usize,
-    /// The longest accepted invalidation pattern, in bytes. Default 256.
+    /// The longest accepted invalidation pattern, in characters. Default 256.
     pub max_pattern_len: usize,
     /// The deadline of `GET /internal/cache/health` (ping, probe and statistics together).
     /// Default 80 ms.
@@ -68,6 +78,30 @@ impl AdminConfig {
         }
     }
 
+    /// The settings of `environment` from `lookup` (the process environment, in the server):
+    /// the keys of `API_KEY` and `ADDITIONAL_API_KEYS`, and [`require_auth_for_reads`](Self::require_auth_for_reads)
+    /// from [`REQUIRE_AUTH_FOR_READS_VAR`], by default on in staging and production.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Configuration`](stratacache_core::ErrorKind::Configuration) naming
+    /// [`REQUIRE_AUTH_FOR_READS_VAR`] when its value is not a boolean.
+    pub fn from_env_for(environment: Environment, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let require_auth_for_reads = match lookup(REQUIRE_AUTH_FOR_READS_VAR) {
+            Some(value) => parse_bool(&value).ok_or_else(|| {
+                Error::configuration(format!(
+                    "{REQUIRE_AUTH_FOR_READS_VAR} must be true/1/yes/on or false/0/no/off"
+                ))
+            })?,
+            None => matches!(environment, Environment::Staging | Environment::Production),
+        };
+        Ok(Self {
+            keys: ApiKeys::from_env_with(&lookup),
+            require_auth_for_reads,
+            ..Self::default()
+        })
+    }
+
     /// Checks the settings and the authentication rule of `environment`: without a key, the API
     /// may only run in development and testing (it is then open to anyone who can reach it, which
     /// is logged as a warning); staging and production refuse to start.
@@ -75,7 +109,9 @@ impl AdminConfig {
     /// # Errors
     ///
     /// [`ErrorKind::Configuration`](stratacache_core::ErrorKind::Configuration) listing every
-    /// problem: no key in staging or production (naming `API_KEY`), a zero limit or timeout.
+    /// problem: no key in staging or production (naming `API_KEY`), a key shorter than
+    /// [`MIN_API_KEY_LEN`] characters outside development (naming `API_KEY` and
+    /// `ADDITIONAL_API_KEYS`), a zero limit or timeout.
     pub fn check(&self, environment: Environment) -> Result<()> {
         let mut problems = Vec::new();
         if self.keys.is_empty() {
@@ -90,6 +126,14 @@ impl AdminConfig {
                      comma-separated) to run the admin API in {environment}"
                 )),
             }
+        }
+        if environment != Environment::Development
+            && self.keys.shortest_len().is_some_and(|n| n < MIN_API_KEY_LEN)
+        {
+            problems.push(format!(
+                "an API key in API_KEY or ADDITIONAL_API_KEYS is shorter than {MIN_API_KEY_LEN} \
+                 characters: use long random keys outside development (ENVIRONMENT={environment})"
+            ));
         }
         if self.max_body_bytes == 0 {
             problems.push("max_body_bytes must be above zero".to_owned());
@@ -108,6 +152,15 @@ impl AdminConfig {
                 problems.join("; ")
             )))
         }
+    }
+}
+
+/// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case.
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
     }
 }
 
@@ -134,12 +187,51 @@ mod tests {
             }
         }
         let keyed = AdminConfig {
-            keys: ApiKeys::new(["k".to_owned()]),
+            keys: ApiKeys::new(["a-key-of-16-char".to_owned()]),
             ..AdminConfig::default()
         };
         for env in Environment::ALL {
             keyed.check(env).unwrap();
         }
+    }
+
+    #[test]
+    fn short_keys_are_refused_outside_development() {
+        let short = AdminConfig {
+            keys: ApiKeys::new(["a-long-enough-key".to_owned(), "fifteen-chars!!".to_owned()]),
+            ..AdminConfig::default()
+        };
+        for env in Environment::ALL {
+            let result = short.check(env);
+            if env == Environment::Development {
+                result.unwrap();
+            } else {
+                let text = result.unwrap_err().to_string();
+                assert!(text.contains("API_KEY") && text.contains("16"), "{env}: {text}");
+                assert!(!text.contains("fifteen"), "{env}: the key shows: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_need_a_key_by_default_in_staging_and_production() {
+        for env in Environment::ALL {
+            let config = AdminConfig::from_env_for(env, |_| None).unwrap();
+            let expected = matches!(env, Environment::Staging | Environment::Production);
+            assert_eq!(config.require_auth_for_reads, expected, "{env}");
+            for (value, wanted) in [("true", true), ("OFF", false), ("1", true), ("no", false)] {
+                let config = AdminConfig::from_env_for(env, |name| {
+                    (name == REQUIRE_AUTH_FOR_READS_VAR).then(|| value.to_owned())
+                })
+                .unwrap();
+                assert_eq!(config.require_auth_for_reads, wanted, "{env} {value}");
+            }
+        }
+        let err = AdminConfig::from_env_for(Environment::Production, |name| {
+            (name == REQUIRE_AUTH_FOR_READS_VAR).then(|| "maybe".to_owned())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains(REQUIRE_AUTH_FOR_READS_VAR), "{err}");
     }
 
     #[test]

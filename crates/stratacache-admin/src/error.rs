@@ -2,8 +2,8 @@
 //! become HTTP statuses.
 //!
 //! ```json
-//! {"success": false, "error": "pattern must not be empty", "error_code": "VALIDATION_ERROR",
-//!  "details": {"parameter": "pattern"}, "timestamp": "2026-11-21T09:30:00Z"}
+//! {"success": false, "error": "ttl must be between 1 and 604800 seconds", "error_code": "VALIDATION_ERROR",
+//!  "details": {"parameter": "ttl"}, "timestamp": "2026-11-21T09:30:00Z"}
 //! ```
 
 use std::fmt;
@@ -93,6 +93,11 @@ pub struct ErrorEnvelope {
     pub details: Option<Value>,
     /// When the error was produced, ISO 8601 UTC to the second (`2026-11-21T09:30:00Z`).
     pub timestamp: String,
+    /// The reference's own error body, `{"message": ..., "context": {...}}`, which its clients
+    /// read: present on 401 answers only (absent from the JSON otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<Value>,
 }
 
 /// Now, ISO 8601 UTC to the second.
@@ -114,6 +119,7 @@ struct Inner {
     code: ErrorCode,
     message: String,
     details: Option<Value>,
+    detail: Option<Value>,
     allow: Option<String>,
 }
 
@@ -125,6 +131,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            detail: None,
             allow: None,
         }))
     }
@@ -140,18 +147,32 @@ impl ApiError {
     }
 
     /// 401 `AUTHENTICATION_ERROR`, with `WWW-Authenticate: Bearer`. `reason` (`missing`,
-    /// `malformed`, `invalid`) goes in `details.reason`; the message is generic and never
-    /// repeats what the client sent.
+    /// `empty`, `malformed`, `invalid`) goes in `details.reason`; the message names
+    /// authentication and the API key, and never repeats what the client sent. The body also
+    /// carries the reference's `detail: {message, context}`.
     pub fn unauthorized(reason: &'static str) -> Self {
+        const HOW: &str = "send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`";
         let message = match reason {
-            "missing" => {
-                "authentication required: send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`"
-            }
-            "malformed" => "malformed credentials: use `Authorization: Bearer <key>` or `X-API-Key: <key>`",
-            _ => "invalid API key",
+            "missing" => format!("authentication required: no API key was sent; {HOW}"),
+            "empty" => format!("authentication failed: the API key is empty; {HOW}"),
+            "malformed" => format!("authentication failed: the API key credentials are malformed; {HOW}"),
+            _ => "authentication failed: invalid API key".to_owned(),
         };
-        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::AuthenticationError, message)
-            .with_details(json!({ "reason": reason }))
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::AuthenticationError,
+            message.clone(),
+        )
+        .with_details(json!({ "reason": reason }));
+        error.0.detail = Some(json!({
+            "message": message,
+            "context": {
+                "reason": reason,
+                "credentials_provided": reason != "missing",
+                "auth_methods": ["bearer", "x-api-key"],
+            },
+        }));
+        error
     }
 
     /// 404 `NOT_FOUND`.
@@ -221,6 +242,7 @@ impl ApiError {
             error_code: self.0.code,
             details: self.0.details.clone(),
             timestamp: now_timestamp(),
+            detail: self.0.detail.clone(),
         }
     }
 }

@@ -16,7 +16,10 @@ use actix_web::web::{self, ServiceConfig};
 use actix_web::{App, Route};
 
 pub use auth::{ADDITIONAL_API_KEYS_VAR, API_KEY_HEADER, API_KEY_VAR, ApiKeys};
-pub use config::{AdminConfig, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PATTERN_LEN};
+pub use config::{
+    AdminConfig, DEFAULT_HEALTH_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_PATTERN_LEN, MIN_API_KEY_LEN,
+    REQUIRE_AUTH_FOR_READS_VAR,
+};
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
 pub use routes::entries::{MAX_ENTRY_TTL, MAX_KEY_LEN};
 pub use routes::invalidate::{DEFAULT_OPERATION_CONTEXT, MAX_CONTEXT_LEN};
@@ -30,18 +33,19 @@ pub use state::AdminState;
 /// | route | key | answers |
 /// |---|---|---|
 /// | `GET /internal/cache/status` | optional | [`schema::CacheStatus`] |
-/// | `POST /internal/cache/invalidate?pattern=P&operation_context=C` | required | [`schema::InvalidationResult`]; 400 for a missing, empty, too long (> [`AdminConfig::max_pattern_len`]) or control-character pattern; 503 / 500 when the cache fails, never 200 |
+/// | `POST /internal/cache/invalidate?pattern=P&operation_context=C` | required | [`schema::InvalidationResult`]; no or an empty pattern means every key (as in the reference, logged as a warning); 400 for a too long (> [`AdminConfig::max_pattern_len`]) or control-character pattern; 503 / 500 when the cache fails, never 200 |
 /// | `GET /internal/cache/invalidation-stats` | optional | the monitor's invalidation section |
 /// | `GET /internal/cache/invalidation-recommendations` | optional | `{"recommendations": [...]}` |
 /// | `GET /internal/cache/metrics` | optional | the monitor's `PerformanceSnapshot` |
 /// | `GET /internal/cache/health` | optional | the `HealthReport`: 200 healthy or degraded, 503 unhealthy |
+/// | `GET /internal/cache/health/live` | never | liveness for orchestrators: `{"status": "alive"}`, 200 while the process serves; touches no cache |
 /// | `GET /internal/cache/openapi.json` | optional | the OpenAPI 3 document ([`openapi`]) |
 /// | `GET /metrics` | optional | Prometheus scrape, OpenMetrics text 1.0 (`Content-Type` [`stratacache_monitor::CONTENT_TYPE`]) |
 /// | `GET /internal/cache/entries/{key}` | required | [`schema::Entry`], 404 `NOT_FOUND` when absent |
 /// | `PUT /internal/cache/entries/{key}?ttl=SECONDS` | required | the raw body as value; 201 (new) or 200 (replaced) with [`schema::Entry`]; TTL 1..=604 800 s ([`MAX_ENTRY_TTL`]) else 400; body over [`AdminConfig::max_body_bytes`] → 413 `PAYLOAD_TOO_LARGE` |
 /// | `DELETE /internal/cache/entries/{key}` | required | [`schema::DeletedEntry`] |
 ///
-/// Keys are 1 to [`MAX_KEY_LEN`] bytes without control characters, percent-encoded in the path.
+/// Keys are 1 to [`MAX_KEY_LEN`] characters without control characters, percent-encoded in the path.
 /// Authentication is described in [`auth`]; every error answers with the [`ErrorEnvelope`], and
 /// cache errors map to statuses as `ApiError`'s `From<stratacache_core::Error>` says.
 ///

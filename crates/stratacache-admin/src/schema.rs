@@ -54,12 +54,14 @@ pub enum RedisState {
     Unavailable,
     /// Redis is configured and connected once, but did not answer the status query now.
     Error,
+    /// A Redis URL is set but not used: the preset is `disabled` (as the reference reports it).
+    Disconnected,
 }
 
 /// The `redis` section of the status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RedisSection {
-    /// `connected`, `unavailable` or `error`.
+    /// `connected`, `unavailable`, `error` or `disconnected`.
     pub status: RedisState,
     /// Whether a Redis URL is configured.
     pub configured: bool,
@@ -87,6 +89,10 @@ pub struct RedisSection {
 /// The `memory` section of the status: the in-process memory tier's counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MemorySection {
+    /// `"active"` when the memory tier serves requests (a memory-only cache, the L1 tier, or the
+    /// failover's fallback while Redis is unavailable), `"standby"` for a fallback while Redis
+    /// serves, `"unavailable"` when the cache has no memory tier.
+    pub status: String,
     /// `"cache"` (a memory-only cache), `"l1"` (the memory tier in front of Redis), `"fallback"`
     /// (the failover's memory fallback, which holds entries only while Redis is unavailable), or
     /// `null` when the cache has no memory tier.

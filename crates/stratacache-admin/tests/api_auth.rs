@@ -35,9 +35,9 @@ fn request_for(path: &str) -> String {
 
 /// Credentials that must be refused, with the reason the API gives.
 const REFUSED: &[(&str, &str, &str)] = &[
-    ("authorization", "", "malformed"),
-    ("authorization", "Bearer", "malformed"),
-    ("authorization", "Bearer ", "malformed"),
+    ("authorization", "", "empty"),
+    ("authorization", "Bearer", "empty"),
+    ("authorization", "Bearer ", "empty"),
     ("authorization", "Basic dGVzdDp0ZXN0", "malformed"),
     ("authorization", "Token test-key-0123456789abcdef", "malformed"),
     (
@@ -48,8 +48,8 @@ const REFUSED: &[(&str, &str, &str)] = &[
     ("authorization", "Bearer wrong-key", "invalid"),
     ("authorization", "Bearer test-key-0123456789abcde", "invalid"),
     ("authorization", "Bearer test-key-0123456789abcdefg", "invalid"),
-    ("x-api-key", "", "malformed"),
-    ("x-api-key", "   ", "malformed"),
+    ("x-api-key", "", "empty"),
+    ("x-api-key", "   ", "empty"),
     ("x-api-key", "wrong-key", "invalid"),
     ("x-api-key", "Bearer test-key-0123456789abcdef", "invalid"),
 ];
@@ -70,6 +70,16 @@ fn assert_unauthorized(reply: &api_support::Reply, reason: &str, what: &str) {
     assert_eq!(reply.header("www-authenticate"), Some("Bearer"), "{what}");
     let envelope = reply.assert_envelope(401, "AUTHENTICATION_ERROR");
     assert_eq!(envelope["details"]["reason"], reason, "{what}");
+    // The reference's clients read `detail.message` and `detail.context`.
+    let message = envelope["detail"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no detail.message"));
+    assert_eq!(envelope["error"], message, "{what}");
+    assert_eq!(envelope["detail"]["context"]["reason"], reason, "{what}");
+    assert!(
+        message.contains("authentication") && message.contains("API key"),
+        "{what}: {message}"
+    );
     let body = reply.text();
     for secret in [KEY, SECOND_KEY, "wrong-key", "dGVzdDp0ZXN0"] {
         assert!(
@@ -143,6 +153,7 @@ async fn reads_accept_no_key_but_refuse_a_wrong_one() {
         .filter(|r| r.auth == RouteAuth::Optional)
         .collect();
     assert_eq!(reads.len(), 7);
+    assert_failures_counted(&server, 0);
     for route in &reads {
         let path = request_for(route.path);
         assert_eq!(
@@ -162,11 +173,43 @@ async fn reads_accept_no_key_but_refuse_a_wrong_one() {
             );
         }
     }
+    // Every refusal above was counted in the monitor and shows in the Prometheus scrape.
+    assert_failures_counted(&server, reads.len() * REFUSED.len());
     let envelope = server
         .get("/internal/cache/status", &[("authorization", "Bearer wrong-key")])
         .await
         .assert_envelope(401, "AUTHENTICATION_ERROR");
     insta::assert_json_snapshot!("unauthorized_invalid", redact(envelope));
+}
+
+/// `stratacache_auth_failures_total` in `/metrics` (read with the key: not itself a failure).
+fn assert_failures_counted(server: &TestServer, expected: usize) {
+    let monitor = server.state.monitor().unwrap();
+    assert_eq!(monitor.auth_failures(), expected as u64);
+    let text = monitor.render_prometheus(None);
+    let line = format!("stratacache_auth_failures_total {expected}");
+    assert!(text.lines().any(|l| l == line), "no {line:?} in {text}");
+}
+
+#[actix_web::test]
+async fn liveness_never_asks_for_a_key() {
+    let server = server(AdminConfig {
+        require_auth_for_reads: true,
+        ..keyed_config()
+    })
+    .await;
+    for headers in [
+        &[][..],
+        &[("x-api-key", "wrong-key")][..],
+        &[("authorization", "Basic x")][..],
+    ] {
+        let reply = server.get("/internal/cache/health/live", headers).await;
+        assert_eq!(reply.status, 200, "{headers:?}: {}", reply.text());
+        assert_eq!(reply.json(), serde_json::json!({"status": "alive"}));
+    }
+    // The full health report still needs the key.
+    let reply = server.get("/internal/cache/health", &[]).await;
+    assert_unauthorized(&reply, "missing", "GET /internal/cache/health");
 }
 
 #[actix_web::test]
@@ -176,7 +219,10 @@ async fn require_auth_for_reads_protects_every_route() {
         ..keyed_config()
     })
     .await;
-    for route in stratacache_admin::routes() {
+    for route in stratacache_admin::routes()
+        .into_iter()
+        .filter(|r| r.auth != RouteAuth::Public)
+    {
         let method = route.method.as_str();
         let path = request_for(route.path);
         let reply = server.send(method, &path, &[], "v").await;
@@ -251,7 +297,7 @@ async fn authentication_is_checked_before_the_query_and_the_body() {
         .await;
     reply.assert_envelope(413, "PAYLOAD_TOO_LARGE");
     let reply = server
-        .send_authed("POST", "/internal/cache/invalidate?pattern=", "")
+        .send_authed("POST", "/internal/cache/invalidate?pattern=a%00", "")
         .await;
     reply.assert_envelope(400, "VALIDATION_ERROR");
 }

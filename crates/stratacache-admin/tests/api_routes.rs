@@ -105,13 +105,34 @@ async fn entries_round_trip_and_show_in_both_metrics_documents() {
     );
     insta::assert_json_snapshot!("metrics_after_entries", redact(metrics));
 
-    let scrape = server.get("/metrics", &[]).await;
+    // A scraper asking for OpenMetrics gets it.
+    let scrape = server
+        .get(
+            "/metrics",
+            &[(
+                "accept",
+                "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+            )],
+        )
+        .await;
     assert_eq!(scrape.status, 200);
     assert_eq!(
         scrape.header("content-type"),
         Some(stratacache_monitor::CONTENT_TYPE)
     );
-    let text = scrape.text();
+    let openmetrics = scrape.text();
+    assert!(openmetrics.trim_end().ends_with("# EOF"), "{openmetrics}");
+    // Others (`text/plain; version=0.0.4`, `*/*`, nothing) get the Prometheus text format 0.0.4.
+    for accept in ["text/plain; version=0.0.4", "*/*", ""] {
+        let scrape = server.get("/metrics", &[("accept", accept)]).await;
+        assert_eq!(
+            scrape.header("content-type"),
+            Some("text/plain; version=0.0.4; charset=utf-8"),
+            "{accept}"
+        );
+        assert_prometheus_text(&scrape.text());
+    }
+    let text = server.get("/metrics", &[]).await.text();
     for line in [
         r#"stratacache_operations_total{op="set",result="ok"} 4"#,
         r#"stratacache_operations_total{op="exists",result="ok"} 3"#,
@@ -121,8 +142,52 @@ async fn entries_round_trip_and_show_in_both_metrics_documents() {
         r#"stratacache_reads_total{op="get_with_ttl",result="miss"} 1"#,
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+        assert!(
+            openmetrics.lines().any(|l| l == line),
+            "{line} missing from:\n{openmetrics}"
+        );
     }
-    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+}
+
+/// The rules of the Prometheus text format 0.0.4 that `promtool check metrics` applies: every
+/// sample belongs to the family declared before it (histograms: `_bucket`, `_sum`, `_count`),
+/// counters are named `..._total`, each family has a HELP and one TYPE, no OpenMetrics lines.
+fn assert_prometheus_text(text: &str) {
+    let mut families: Vec<(String, String)> = Vec::new();
+    let mut helped = BTreeSet::new();
+    for line in text.lines() {
+        assert!(
+            !line.is_empty() && line != "# EOF" && !line.starts_with("# UNIT"),
+            "{line:?}"
+        );
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.insert(rest.split(' ').next().unwrap().to_owned());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(helped.contains(name), "TYPE before HELP for {name}");
+            assert!(families.iter().all(|(n, _)| n != name), "{name} declared twice");
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "counter {name} without _total");
+            }
+            families.push((name.to_owned(), kind.to_owned()));
+        } else {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let (family, kind) = families
+                .last()
+                .unwrap_or_else(|| panic!("sample before any TYPE: {line}"));
+            let ok = match kind.as_str() {
+                "histogram" => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| name.strip_suffix(s) == Some(family.as_str())),
+                _ => name == family,
+            };
+            assert!(ok, "sample {name} under family {family} ({kind})");
+        }
+    }
+    assert!(
+        families.iter().any(|(n, _)| n == "stratacache_operations_total"),
+        "{text}"
+    );
 }
 
 #[actix_web::test]
@@ -170,6 +235,13 @@ async fn invalidation_removes_the_matching_keys_and_is_recorded_with_its_context
         ),
         (Some(2), Some(2))
     );
+    // The reference endpoint's own fields, besides ours.
+    assert_eq!(stats["total_operations"], 2, "{stats}");
+    assert_eq!(stats["frequency"]["hourly"], 2, "{stats}");
+    assert_eq!(stats["frequency"]["daily"], 2, "{stats}");
+    assert!(stats["patterns"].is_object(), "{stats}");
+    assert_eq!(stats["performance"]["avg_keys_per_invalidation"], 1.0, "{stats}");
+    assert!(stats["performance"]["max_duration"].is_number(), "{stats}");
     insta::assert_json_snapshot!("invalidation_stats", redact(stats));
 
     // Ten more invalidations of one pattern that removes nothing: dominant and inefficient.
@@ -187,6 +259,32 @@ async fn invalidation_removes_the_matching_keys_and_is_recorded_with_its_context
 }
 
 #[actix_web::test]
+async fn invalidate_without_a_pattern_removes_every_key() {
+    let server = open_server().await;
+    let cache = server.state.cache().clone();
+    for path in [
+        "/internal/cache/invalidate",
+        "/internal/cache/invalidate?pattern=",
+        "/internal/cache/invalidate?pattern=&operation_context=reset",
+    ] {
+        for key in ["user:1", "item:1", "x"] {
+            cache
+                .set(key, Bytes::from_static(b"v"), Ttl::Default)
+                .await
+                .unwrap();
+        }
+        let reply = server.send("POST", path, &[], "").await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        let body = reply.json();
+        assert_eq!(body["keys_removed"], 3, "{path}: {body}");
+        assert_eq!(body["message"], "Cache invalidated for pattern: ", "{path}");
+        for key in ["user:1", "item:1", "x"] {
+            assert!(cache.get(key).await.unwrap().is_none(), "{path}: {key} is left");
+        }
+    }
+}
+
+#[actix_web::test]
 async fn status_and_health_of_a_memory_cache() {
     let server = open_server().await;
     server.send("PUT", &format!("{ENTRY}/k"), &[], "value").await;
@@ -199,6 +297,7 @@ async fn status_and_health_of_a_memory_cache() {
     assert_eq!(body["redis"]["status"], "unavailable");
     assert_eq!(body["security"]["configuration"]["tls_enabled"], false);
     assert_eq!(body["memory"]["entries"], 1);
+    assert_eq!(body["memory"]["status"], "active");
     assert_eq!(body["performance"]["hit_ratio"], 0.5);
     assert!(body.get("ai_metrics").is_none(), "no AI cache in the web preset");
     insta::assert_json_snapshot!("status_memory", redact(body));
@@ -241,6 +340,23 @@ async fn the_ai_preset_reports_ai_settings() {
 }
 
 #[actix_web::test]
+async fn preset_disabled_with_a_redis_url_reports_redis_disconnected() {
+    let mut config = CacheConfig::preset(Preset::Disabled);
+    // Never connected to: the preset runs on the memory cache.
+    config.redis_url = Some("redis://127.0.0.1:1".to_owned());
+    let server = TestServer::built(CacheFactory::from_config(config).await.unwrap(), open_config());
+    let body = server.get("/internal/cache/status", &[]).await.json();
+    assert_eq!(body["redis"]["status"], "disconnected", "{body}");
+    assert_eq!(body["redis"]["configured"], true, "{body}");
+    assert_eq!(body["memory"]["status"], "active", "{body}");
+    let text = body.to_string();
+    assert!(
+        !text.contains("127.0.0.1:1"),
+        "no URL in the status of an unused Redis: {text}"
+    );
+}
+
+#[actix_web::test]
 async fn without_monitoring_the_metrics_endpoints_answer_503() {
     let mut config = CacheConfig::preset(Preset::Minimal);
     config.enable_monitoring = false;
@@ -277,8 +393,6 @@ async fn invalid_requests_answer_400_with_the_parameter() {
     .await;
     let long_key = "k".repeat(MAX_KEY_LEN + 1);
     let cases: Vec<(&str, String, &str)> = vec![
-        ("POST", "/internal/cache/invalidate".into(), "pattern"),
-        ("POST", "/internal/cache/invalidate?pattern=".into(), "pattern"),
         (
             "POST",
             "/internal/cache/invalidate?pattern=0123456789abcdefg".into(),
@@ -359,7 +473,7 @@ async fn invalid_requests_answer_400_with_the_parameter() {
         0
     );
     let envelope = server
-        .send("POST", "/internal/cache/invalidate?pattern=", &[], "")
+        .send("POST", "/internal/cache/invalidate?pattern=a%0Ab", &[], "")
         .await
         .assert_envelope(400, "VALIDATION_ERROR");
     insta::assert_json_snapshot!("validation_error", redact(envelope));
@@ -480,7 +594,7 @@ async fn every_response_carries_the_security_headers() {
         ("GET", format!("{ENTRY}/k"), "", 200),
         ("DELETE", format!("{ENTRY}/k"), "", 200),
         ("GET", format!("{ENTRY}/k"), "", 404),
-        ("POST", "/internal/cache/invalidate".into(), "", 400),
+        ("POST", "/internal/cache/invalidate?pattern=a%00".into(), "", 400),
         ("PUT", format!("{ENTRY}/k"), "too large!", 413),
         ("GET", "/nope".into(), "", 404),
         ("PUT", "/internal/cache/status".into(), "", 405),
@@ -535,7 +649,7 @@ async fn the_openapi_document_lists_exactly_the_mounted_routes() {
         .map(|r| (r.method.to_string(), r.path.to_owned()))
         .collect();
     assert_eq!(documented, mounted);
-    assert_eq!(mounted.len(), 11);
+    assert_eq!(mounted.len(), 12);
 
     // Every route of the table is really served (2xx), not the 404 of unknown routes or a 405.
     let cache = server.state.cache().clone();
@@ -569,7 +683,7 @@ async fn the_openapi_document_lists_exactly_the_mounted_routes() {
             .any(|s| s == &json!({}));
         assert_eq!(
             optional,
-            route.auth == stratacache_admin::RouteAuth::Optional,
+            route.auth != stratacache_admin::RouteAuth::Required,
             "{} {}",
             route.method,
             route.path

@@ -145,7 +145,7 @@ fn runs_on_redis_from_the_environment() {
 
 #[test]
 fn an_invalid_configuration_exits_with_code_2_and_the_message() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 4] = [
+    let cases: [(&[&str], &[(&str, &str)], &str); 6] = [
         (&["--preset", "producton"], &[], "did you mean `production`?"),
         (
             &[],
@@ -153,6 +153,16 @@ fn an_invalid_configuration_exits_with_code_2_and_the_message() {
             "compression_level: got 12, accepted: 1..=9",
         ),
         (&[], &[("ENVIRONMENT", "production")], "API_KEY"),
+        (
+            &["--preset", "minimal"],
+            &[("ENVIRONMENT", "staging"), ("API_KEY", "short-key")],
+            "shorter than 16 characters",
+        ),
+        (
+            &["--require-auth-for-reads", "sometimes"],
+            &[],
+            "API_REQUIRE_AUTH_FOR_READS",
+        ),
         (
             &[],
             &[("CACHE_REDIS_URL", "redis://127.0.0.1:1")],
@@ -165,6 +175,36 @@ fn an_invalid_configuration_exits_with_code_2_and_the_message() {
         assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?} {env:?}: {stderr}");
     }
+}
+
+#[test]
+fn reads_need_a_key_in_staging_unless_configured_and_liveness_never_does() {
+    const KEY: &str = "a-staging-key-0123456789";
+    let staging = [("ENVIRONMENT", "staging"), ("API_KEY", KEY)];
+    let server = Running::start(&["--preset", "minimal"], &staging);
+    let (status, _, body) = server.get("/internal/cache/status");
+    assert_eq!(status, 401, "reads need a key by default in staging: {body}");
+    assert_eq!(server.get("/internal/cache/health").0, 401);
+    let (status, _, body) = server.get("/internal/cache/health/live");
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"alive"}"#));
+    assert_eq!(server.stop("-TERM").0, Some(0));
+    // The variable, then the flag (which wins over it), turn it off.
+    let with_var = [staging[0], staging[1], ("API_REQUIRE_AUTH_FOR_READS", "false")];
+    for (args, env) in [
+        (&["--preset", "minimal"][..], &with_var[..]),
+        (
+            &["--preset", "minimal", "--require-auth-for-reads", "false"][..],
+            &staging[..],
+        ),
+    ] {
+        let server = Running::start(args, env);
+        assert_eq!(server.get("/internal/cache/status").0, 200, "{args:?} {env:?}");
+        assert_eq!(server.stop("-TERM").0, Some(0));
+    }
+    // And on in development, when asked.
+    let server = Running::start(&["--require-auth-for-reads", "yes"], &[("API_KEY", KEY)]);
+    assert_eq!(server.get("/internal/cache/status").0, 401);
+    assert_eq!(server.stop("-TERM").0, Some(0));
 }
 
 #[test]

@@ -38,7 +38,12 @@ enum Script {
     StaleGet,
     /// `stats` never answers.
     HangingStats,
+    /// `health` answers after [`SLOW_PING`].
+    SlowPing,
 }
+
+/// How long a [`Script::SlowPing`] ping takes.
+const SLOW_PING: Duration = Duration::from_millis(40);
 
 /// A memory cache with one misbehaviour.
 struct Scripted {
@@ -87,6 +92,10 @@ impl Cache for Scripted {
             Script::Degraded => Health::new("scripted", HealthStatus::Degraded)
                 .with_message("serving from the memory fallback"),
             Script::HangingPing => std::future::pending().await,
+            Script::SlowPing => {
+                tokio::time::sleep(SLOW_PING).await;
+                Health::healthy("scripted")
+            }
             _ => Health::healthy("scripted"),
         }
     }
@@ -110,6 +119,20 @@ fn assert_clean(report: &HealthReport) {
     );
 }
 
+/// `check_duration_ms` measures the check, in milliseconds: a ping that sleeps 40 ms makes it at
+/// least 40 (a lower bound only: no assumption on how fast the machine is).
+#[tokio::test]
+async fn check_duration_covers_a_slow_ping_in_milliseconds() {
+    let report = patient().check(&Scripted::new(Script::SlowPing)).await;
+    assert_clean(&report);
+    let floor = SLOW_PING.as_secs_f64() * 1000.0;
+    assert!(
+        report.check_duration_ms >= floor,
+        "{} ms measured for a {floor} ms ping",
+        report.check_duration_ms
+    );
+}
+
 #[tokio::test]
 async fn memory_cache_is_healthy() {
     let cache = memory();
@@ -118,7 +141,10 @@ async fn memory_cache_is_healthy() {
     assert_eq!(report.cache_type, "memory");
     let stats = report.statistics.as_ref().expect("statistics");
     assert_eq!(stats.backend, "memory");
-    assert!(report.check_duration_ms >= 0.0);
+    assert!(
+        report.check_duration_ms > 0.0 && report.check_duration_ms.is_finite(),
+        "{report:#?}"
+    );
     // The probe went through the cache (one write) and cleaned up after itself.
     let after = cache.stats().await;
     assert_eq!((after.writes, after.hits, after.removals), (1, 1, 1));

@@ -123,6 +123,8 @@ pub struct Monitor {
     pub(crate) invalidations: InvalidationTracker,
     /// `u64::MAX` until [`record_redis_memory`](Self::record_redis_memory) is called.
     redis_memory: AtomicU64,
+    /// Requests refused for want of valid credentials (see [`record_auth_failure`](Self::record_auth_failure)).
+    auth_failures: AtomicU64,
     /// See [`Clock::monotonic_anchor`].
     anchor: Option<(Instant, u64)>,
 }
@@ -158,6 +160,7 @@ impl Monitor {
         Ok(Self {
             window: Window::new(config.retention, config.slots),
             redis_memory: AtomicU64::new(u64::MAX),
+            auth_failures: AtomicU64::new(0),
             // The clock's anchor pairs a std Instant with wall time; calls are timed with quanta,
             // so pair a quanta reading with the same wall time instead.
             anchor: clock
@@ -190,6 +193,17 @@ impl Monitor {
     pub fn redis_memory(&self) -> Option<u64> {
         let v = self.redis_memory.load(Ordering::Relaxed);
         (v != u64::MAX).then_some(v)
+    }
+
+    /// Counts one request refused by an API's authentication (a missing, empty, malformed or
+    /// wrong key), exported as `stratacache_auth_failures_total`.
+    pub fn record_auth_failure(&self) {
+        self.auth_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The failed authentications recorded since start.
+    pub fn auth_failures(&self) -> u64 {
+        self.auth_failures.load(Ordering::Relaxed)
     }
 
     /// Now, since the Unix epoch: from the anchor when the clock has one.

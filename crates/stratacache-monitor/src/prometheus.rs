@@ -29,6 +29,7 @@ struct Scrape {
     alert_level: AlertLevel,
     inner: Option<CacheStats>,
     redis_memory: Option<u64>,
+    auth_failures: u64,
 }
 
 type Labels<'a> = Vec<(&'static str, &'a str)>;
@@ -271,6 +272,12 @@ impl Collector for Scrape {
                 &[(no_labels(), n as f64)],
             )?;
         }
+        counter(
+            &mut enc,
+            "stratacache_auth_failures",
+            "Requests refused for a missing, empty, malformed or wrong API key.",
+            &[(no_labels(), self.auth_failures)],
+        )?;
         if let Some(n) = self.redis_memory {
             gauge(
                 &mut enc,
@@ -298,6 +305,7 @@ impl Monitor {
             alert_level: inv.thresholds.current_alert_level,
             inner: inner_stats.cloned(),
             redis_memory: self.redis_memory(),
+            auth_failures: self.auth_failures(),
         };
         let mut registry = Registry::default();
         registry.register_collector(Box::new(scrape));

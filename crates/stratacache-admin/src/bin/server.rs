@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! stratacache-server [--bind 127.0.0.1:8080] [--preset NAME] [--log-format text|json]
+//!                    [--require-auth-for-reads true|false]
 //! ```
 //!
 //! Configuration comes from the factory's environment variables (`CACHE_PRESET`,
-//! `CACHE_REDIS_URL`, `CACHE_CUSTOM_CONFIG`, `REDIS_*`, `ENVIRONMENT`, ...) and `API_KEY` /
-//! `ADDITIONAL_API_KEYS`; `--preset` replaces `CACHE_PRESET`. Without a Redis URL the server runs
+//! `CACHE_REDIS_URL`, `CACHE_CUSTOM_CONFIG`, `REDIS_*`, `ENVIRONMENT`, ...), `API_KEY` /
+//! `ADDITIONAL_API_KEYS` and `API_REQUIRE_AUTH_FOR_READS` (default: on in staging and
+//! production); `--preset` replaces `CACHE_PRESET`, `--require-auth-for-reads` replaces
+//! `API_REQUIRE_AUTH_FOR_READS`. Outside development, API keys shorter than 16 characters are an
+//! invalid configuration. Without a Redis URL the server runs
 //! on the embedded memory cache. Exit codes: 0 after a graceful shutdown (SIGINT or SIGTERM), 1
 //! when the server cannot start (the address is taken, Redis refused with
 //! `fail_on_connection_error`), 2 for an invalid configuration (the message is on stderr).
@@ -24,9 +28,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{Error, HttpMessage, HttpServer};
+use actix_web::{Error, HttpServer};
 use clap::{Parser, ValueEnum};
-use stratacache_admin::{AdminConfig, AdminState, ApiKeys};
+use stratacache_admin::{AdminConfig, AdminState, REQUIRE_AUTH_FOR_READS_VAR};
 use stratacache_core::ErrorKind;
 use stratacache_factory::{CacheConfig, CacheFactory, CacheRegistry};
 use tracing::{Instrument, error, info, info_span, warn};
@@ -45,6 +49,11 @@ struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Whether the read-only routes need an API key too (replaces API_REQUIRE_AUTH_FOR_READS;
+    /// default: on in staging and production). The liveness answer
+    /// /internal/cache/health/live never does.
+    #[arg(long, value_name = "BOOL")]
+    require_auth_for_reads: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,9 +79,17 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config, args.log_format);
-    let admin = AdminConfig {
-        keys: ApiKeys::from_env(),
-        ..AdminConfig::default()
+    let flag = args.require_auth_for_reads.clone();
+    let admin = AdminConfig::from_env_for(config.environment, |name| match (name, &flag) {
+        (REQUIRE_AUTH_FOR_READS_VAR, Some(value)) => Some(value.clone()),
+        _ => std::env::var(name).ok(),
+    });
+    let admin = match admin {
+        Ok(admin) => admin,
+        Err(e) => {
+            eprintln!("stratacache-server: {e}");
+            return ExitCode::from(CONFIG_ERROR);
+        }
     };
     if let Err(e) = admin.check(config.environment) {
         eprintln!("stratacache-server: {e}");
@@ -185,7 +202,6 @@ async fn request_id(
             },
             str::to_owned,
         );
-    req.extensions_mut().insert(RequestId(id.clone()));
     let (method, path) = (req.method().to_string(), req.path().to_owned());
     let started = Instant::now();
     let span = info_span!("request", request_id = %id, %method, %path);
@@ -203,7 +219,3 @@ async fn request_id(
     }
     Ok(res)
 }
-
-/// The id of the request being served, for handlers that log.
-#[derive(Debug, Clone)]
-struct RequestId(#[allow(dead_code)] String);

@@ -20,7 +20,7 @@ use crate::routes::invalidate::{check_text, check_utf8};
 use crate::schema::{DeletedEntry, Entry, ValueEncoding};
 use crate::state::AdminState;
 
-/// The longest accepted key, in bytes.
+/// The longest accepted key, in characters (as the OpenAPI document's `maxLength` counts).
 pub const MAX_KEY_LEN: usize = 1024;
 /// The longest TTL `PUT` accepts: 7 days (604 800 s), the longest default TTL a preset accepts.
 pub const MAX_ENTRY_TTL: Duration = Duration::from_secs(stratacache_factory::config::DEFAULT_TTL_RANGE.1);
@@ -82,7 +82,7 @@ fn entry(key: String, value: &Bytes, ttl_seconds: Option<u64>) -> Entry {
     get,
     path = "/internal/cache/entries/{key}",
     tag = "entries",
-    params(("key" = String, Path, min_length = 1, max_length = 1024, description = "The key, percent-encoded; 1 to 1024 bytes, no control characters")),
+    params(("key" = String, Path, min_length = 1, max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "The key, percent-encoded; 1 to 1024 characters, no control characters")),
     responses(
         (status = 200, description = "The entry", body = Entry),
         (status = 400, description = "An invalid key (empty, too long, control characters, not UTF-8)", body = ErrorEnvelope),
@@ -116,10 +116,10 @@ pub(crate) async fn get_entry(
     path = "/internal/cache/entries/{key}",
     tag = "entries",
     params(
-        ("key" = String, Path, min_length = 1, max_length = 1024, description = "The key, percent-encoded; 1 to 1024 bytes, no control characters"),
+        ("key" = String, Path, min_length = 1, max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "The key, percent-encoded; 1 to 1024 characters, no control characters"),
         ("ttl" = Option<u64>, Query, minimum = 1, maximum = 604800, description = "Lifetime in seconds, 1 to 604800 (7 days); the cache's default TTL when absent"),
     ),
-    request_body(content = Vec<u8>, description = "The value, as raw bytes (at most max_body_bytes, 1 MiB by default)", content_type = "application/octet-stream"),
+    request_body(content = Option<Vec<u8>>, description = "The value, as raw bytes (at most max_body_bytes, 1 MiB by default); optional: no body stores an empty value", content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "Replaced an entry", body = Entry),
         (status = 201, description = "Created an entry", body = Entry),
@@ -179,7 +179,7 @@ pub(crate) async fn put_entry(
     delete,
     path = "/internal/cache/entries/{key}",
     tag = "entries",
-    params(("key" = String, Path, min_length = 1, max_length = 1024, description = "The key, percent-encoded; 1 to 1024 bytes, no control characters")),
+    params(("key" = String, Path, min_length = 1, max_length = 1024, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "The key, percent-encoded; 1 to 1024 characters, no control characters")),
     responses(
         (status = 200, description = "Deleted, or there was nothing to delete", body = DeletedEntry),
         (status = 400, description = "An invalid key (empty, too long, control characters, not UTF-8)", body = ErrorEnvelope),

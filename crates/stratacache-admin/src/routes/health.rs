@@ -1,4 +1,4 @@
-//! `GET /internal/cache/health`.
+//! `GET /internal/cache/health` and its liveness answer `GET /internal/cache/health/live`.
 
 use actix_web::HttpResponse;
 use actix_web::web::Data;
@@ -35,4 +35,21 @@ pub(crate) async fn health(_: ReadAccess, state: Data<AdminState>) -> HttpRespon
         _ => HttpResponse::Ok(),
     };
     response.json(report)
+}
+
+/// Liveness for orchestrators: 200 `{"status": "alive"}` while the process serves HTTP. It
+/// touches no cache and never asks for a key (even with `require_auth_for_reads`), so it shows
+/// nothing but that the server runs; readiness and the cache's health are
+/// `GET /internal/cache/health`.
+#[utoipa::path(
+    get,
+    path = "/internal/cache/health/live",
+    tag = "cache",
+    responses(
+        (status = 200, description = "The server runs: `{\"status\": \"alive\"}`", body = Object),
+    ),
+    security(()),
+)]
+pub(crate) async fn liveness() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "alive" }))
 }

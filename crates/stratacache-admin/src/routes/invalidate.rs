@@ -11,7 +11,9 @@ use crate::state::AdminState;
 
 /// The context recorded when the request gives none.
 pub const DEFAULT_OPERATION_CONTEXT: &str = "admin_api";
-/// The longest accepted `operation_context`, in bytes.
+/// What an absent or empty `pattern` invalidates: every key.
+const ALL_KEYS: &str = "*";
+/// The longest accepted `operation_context`, in characters.
 pub const MAX_CONTEXT_LEN: usize = 256;
 
 #[derive(Debug, Deserialize)]
@@ -20,7 +22,8 @@ pub(crate) struct InvalidateQuery {
     operation_context: Option<String>,
 }
 
-/// Checks a text parameter: not empty, at most `max` bytes, no control characters.
+/// Checks a text parameter: not empty, at most `max` characters (as the OpenAPI document's
+/// `maxLength` counts), no control characters.
 pub(crate) fn check_text(parameter: &str, value: &str, max: usize) -> Result<(), ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid_parameter(
@@ -28,10 +31,11 @@ pub(crate) fn check_text(parameter: &str, value: &str, max: usize) -> Result<(),
             format!("{parameter} must not be empty"),
         ));
     }
-    if value.len() > max {
+    let chars = value.chars().count();
+    if chars > max {
         return Err(ApiError::invalid_parameter(
             parameter,
-            format!("{parameter} is {} bytes long; the limit is {max}", value.len()),
+            format!("{parameter} is {chars} characters long; the limit is {max}"),
         ));
     }
     if value.chars().any(char::is_control) {
@@ -84,7 +88,8 @@ pub(crate) fn check_utf8(parameter: &str, value: &str, raw: &str) -> Result<(), 
 
 /// Removes every entry whose key matches the glob `pattern` (Redis `MATCH` syntax: `*`, `?`,
 /// `[...]`, `\` escapes) over the application's keys, and records the invalidation with its
-/// context in the monitor.
+/// context in the monitor. As in the reference, no `pattern` (or an empty one) means every key:
+/// it invalidates `*` and logs a warning with the number of keys removed.
 ///
 /// A failed invalidation is never reported as a success: the cache's error answers 503
 /// (`SERVICE_UNAVAILABLE`: connection lost, timeout) or 500 (`INFRASTRUCTURE_ERROR`).
@@ -93,12 +98,12 @@ pub(crate) fn check_utf8(parameter: &str, value: &str, raw: &str) -> Result<(), 
     path = "/internal/cache/invalidate",
     tag = "cache",
     params(
-        ("pattern" = String, Query, min_length = 1, description = "Glob over the application's keys (Redis MATCH syntax); 1 to max_pattern_len (default 256) bytes, no control characters"),
-        ("operation_context" = Option<String>, Query, description = "Why (recorded with the invalidation); default `admin_api`, at most 256 bytes"),
+        ("pattern" = Option<String>, Query, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", description = "Glob over the application's keys (Redis MATCH syntax); at most max_pattern_len (default 256) characters, no control characters; absent or empty: every key"),
+        ("operation_context" = Option<String>, Query, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", description = "Why (recorded with the invalidation); default `admin_api`, at most 256 characters, no control characters"),
     ),
     responses(
         (status = 200, description = "Invalidated", body = InvalidationResult),
-        (status = 400, description = "Missing, empty, too long or control characters", body = ErrorEnvelope),
+        (status = 400, description = "Too long, control characters or invalid UTF-8", body = ErrorEnvelope),
         (status = 401, description = "No valid API key", body = ErrorEnvelope),
         (status = 500, description = "The cache failed", body = ErrorEnvelope),
         (status = 503, description = "The cache cannot be reached", body = ErrorEnvelope),
@@ -116,20 +121,33 @@ pub(crate) async fn invalidate(
         operation_context,
     } = query.into_inner();
     let pattern = pattern.unwrap_or_default();
-    check_text("pattern", &pattern, state.config().max_pattern_len)?;
-    check_utf8("pattern", &pattern, req.query_string())?;
+    let everything = pattern.is_empty();
+    if !everything {
+        check_text("pattern", &pattern, state.config().max_pattern_len)?;
+        check_utf8("pattern", &pattern, req.query_string())?;
+    }
     let context = operation_context.unwrap_or_else(|| DEFAULT_OPERATION_CONTEXT.to_owned());
     if !context.is_empty() {
         check_text("operation_context", &context, MAX_CONTEXT_LEN)?;
         check_utf8("operation_context", &context, req.query_string())?;
     }
-    let keys_removed = state.invalidate(&pattern, &context).await?;
-    tracing::info!(
-        pattern,
-        operation_context = context,
-        keys_removed,
-        "admin API: cache invalidated"
-    );
+    let keys_removed = state
+        .invalidate(if everything { ALL_KEYS } else { &pattern }, &context)
+        .await?;
+    if everything {
+        tracing::warn!(
+            operation_context = context,
+            keys_removed,
+            "admin API: invalidation without a pattern removed every key"
+        );
+    } else {
+        tracing::info!(
+            pattern,
+            operation_context = context,
+            keys_removed,
+            "admin API: cache invalidated"
+        );
+    }
     Ok(Json(InvalidationResult {
         message: format!("Cache invalidated for pattern: {pattern}"),
         pattern,

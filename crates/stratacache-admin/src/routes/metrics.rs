@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use actix_web::HttpResponse;
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{ACCEPT, CONTENT_TYPE};
 use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 use stratacache_monitor::Monitor;
 use stratacache_monitor::invalidation::RecommendationList;
@@ -49,7 +49,10 @@ pub(crate) async fn performance(_: ReadAccess, state: Data<AdminState>) -> Resul
 }
 
 /// The monitor's invalidation section: totals, rates, thresholds and alert level, patterns,
-/// efficiency and the latest invalidations.
+/// efficiency and the latest invalidations; plus the reference endpoint's own fields, which its
+/// clients read: `frequency` (`hourly`, `daily`, `average_per_hour`), `total_operations` (the
+/// number of invalidations) and `performance` (`avg_duration`, `max_duration` in seconds,
+/// `avg_keys_per_invalidation`). `patterns` is shared by both.
 #[utoipa::path(
     get,
     path = "/internal/cache/invalidation-stats",
@@ -65,7 +68,28 @@ pub(crate) async fn invalidation_stats(
     _: ReadAccess,
     state: Data<AdminState>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(monitor(&state)?.invalidations().snapshot()))
+    let stats = monitor(&state)?.invalidations().snapshot();
+    let mut body = serde_json::to_value(&stats).unwrap_or_default();
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert(
+            "frequency".to_owned(),
+            json!({
+                "hourly": stats.rates.last_hour,
+                "daily": stats.rates.last_24_hours,
+                "average_per_hour": stats.rates.average_per_hour,
+            }),
+        );
+        fields.insert("total_operations".to_owned(), json!(stats.total_invalidations));
+        fields.insert(
+            "performance".to_owned(),
+            json!({
+                "avg_duration": stats.efficiency.avg_duration,
+                "max_duration": stats.efficiency.max_duration,
+                "avg_keys_per_invalidation": stats.efficiency.avg_keys_per_invalidation,
+            }),
+        );
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// Advice drawn from the invalidation statistics: `{"recommendations": [{severity, issue,
@@ -89,24 +113,131 @@ pub(crate) async fn invalidation_recommendations(
     Ok(HttpResponse::Ok().json(list))
 }
 
-/// The Prometheus scrape: the monitor's counters and histograms in the OpenMetrics text format
-/// 1.0 (`Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8`), which
-/// Prometheus reads natively.
+/// The `Content-Type` of the Prometheus text exposition format 0.0.4.
+pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The Prometheus scrape, negotiated on `Accept`: the OpenMetrics text format 1.0
+/// (`application/openmetrics-text; version=1.0.0; charset=utf-8`) when the scraper asks for
+/// `application/openmetrics-text`, otherwise the Prometheus text format 0.0.4
+/// (`text/plain; version=0.0.4; charset=utf-8`: counter families named with their `_total`
+/// suffix, no `# EOF`).
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "monitoring",
     responses(
-        (status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 200, description = "Prometheus text 0.0.4 by default, OpenMetrics 1.0 when `Accept` asks for application/openmetrics-text", content(
+            (String = "text/plain; version=0.0.4; charset=utf-8"),
+            (String = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )),
         (status = 401, description = "A wrong or malformed key", body = ErrorEnvelope),
         (status = 503, description = "Monitoring is disabled", body = ErrorEnvelope),
     ),
     security((), ("bearer" = []), ("api_key" = [])),
 )]
-pub(crate) async fn prometheus(_: ReadAccess, state: Data<AdminState>) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn prometheus(
+    _: ReadAccess,
+    state: Data<AdminState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let monitor = monitor(&state)?;
     let stats = state.cache().stats().await;
-    Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, stratacache_monitor::CONTENT_TYPE))
-        .body(monitor.render_prometheus(Some(&stats))))
+    let openmetrics = monitor.render_prometheus(Some(&stats));
+    let accept = req
+        .headers()
+        .get_all(ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(if wants_openmetrics(&accept) {
+        HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, stratacache_monitor::CONTENT_TYPE))
+            .body(openmetrics)
+    } else {
+        HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, PROMETHEUS_TEXT))
+            .body(to_prometheus_text(&openmetrics))
+    })
+}
+
+/// Whether an `Accept` header asks for OpenMetrics (with a non-zero quality).
+fn wants_openmetrics(accept: &str) -> bool {
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f64>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
+    })
+}
+
+/// The OpenMetrics text of the monitor in the Prometheus text format 0.0.4: a counter family
+/// `x` (samples `x_total`) is described as `x_total`, `unknown` becomes `untyped`, and the
+/// `# UNIT` and `# EOF` lines (OpenMetrics only) are dropped. Samples are the same in both.
+pub(crate) fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let described = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|prefix| line.strip_prefix(prefix).map(|rest| (prefix, rest)));
+        match described {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let tail = if prefix == "# TYPE " && tail == "unknown" {
+                    "untyped"
+                } else {
+                    tail
+                };
+                out.push_str(prefix);
+                out.push_str(name);
+                if counters.contains(name) {
+                    out.push_str("_total");
+                }
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiates_the_format() {
+        assert!(wants_openmetrics(
+            "application/openmetrics-text; version=1.0.0,text/plain;q=0.5"
+        ));
+        assert!(wants_openmetrics("text/plain, Application/OpenMetrics-Text"));
+        assert!(!wants_openmetrics("application/openmetrics-text;q=0"));
+        assert!(!wants_openmetrics("text/plain; version=0.0.4"));
+        assert!(!wants_openmetrics("*/*"));
+        assert!(!wants_openmetrics(""));
+    }
+
+    #[test]
+    fn counters_get_their_total_name_and_eof_goes() {
+        let om = "# HELP a_ops Ops.\n# TYPE a_ops counter\na_ops_total{op=\"get\"} 1\n\
+                  # HELP a_g G.\n# TYPE a_g gauge\na_g 0.5\n# TYPE a_u unknown\na_u 1\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP a_ops_total Ops.\n# TYPE a_ops_total counter\na_ops_total{op=\"get\"} 1\n\
+             # HELP a_g G.\n# TYPE a_g gauge\na_g 0.5\n# TYPE a_u untyped\na_u 1\n"
+        );
+    }
 }

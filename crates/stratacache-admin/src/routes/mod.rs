@@ -23,6 +23,8 @@ pub enum RouteAuth {
     /// A key is optional (a wrong one is refused), unless
     /// [`AdminConfig::require_auth_for_reads`](crate::AdminConfig::require_auth_for_reads).
     Optional,
+    /// No key is ever asked for, even with `require_auth_for_reads` (the liveness answer).
+    Public,
 }
 
 /// One route of the API.
@@ -49,11 +51,12 @@ const INVALIDATION_STATS: &str = "/internal/cache/invalidation-stats";
 const INVALIDATION_RECOMMENDATIONS: &str = "/internal/cache/invalidation-recommendations";
 const METRICS: &str = "/internal/cache/metrics";
 const HEALTH: &str = "/internal/cache/health";
+const LIVENESS: &str = "/internal/cache/health/live";
 const OPENAPI: &str = "/internal/cache/openapi.json";
 const PROMETHEUS: &str = "/metrics";
 const ENTRY: &str = "/internal/cache/entries/{key}";
 
-const ROUTES: [RouteDef; 11] = [
+const ROUTES: [RouteDef; 12] = [
     RouteDef {
         method: Method::GET,
         path: STATUS,
@@ -89,6 +92,12 @@ const ROUTES: [RouteDef; 11] = [
         path: HEALTH,
         auth: RouteAuth::Optional,
         route: || web::get().to(health::health),
+    },
+    RouteDef {
+        method: Method::GET,
+        path: LIVENESS,
+        auth: RouteAuth::Public,
+        route: || web::get().to(health::liveness),
     },
     RouteDef {
         method: Method::GET,

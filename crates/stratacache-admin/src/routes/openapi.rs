@@ -25,6 +25,7 @@ use crate::schema;
         super::metrics::invalidation_recommendations,
         super::metrics::performance,
         super::health::health,
+        super::health::liveness,
         openapi_json,
         super::metrics::prometheus,
         super::entries::get_entry,

@@ -103,7 +103,7 @@ pub(crate) async fn collect(state: &AdminState) -> CacheStatus {
     CacheStatus {
         security: security_section(state, built, redis_status.as_ref().and_then(|r| r.as_ref().ok())),
         redis,
-        memory: memory_section(&stats),
+        memory: memory_section(&stats, built),
         performance: performance_summary(snapshot.as_ref(), &stats),
         ai_metrics,
         backend: built.map_or_else(|| stats.backend.clone(), |b| b.backend.as_str().to_owned()),
@@ -184,6 +184,14 @@ fn redis_section(built: Option<&BuiltCache>, status: Option<&Result<RedisStatus,
             namespace: Some(built.config.namespace.clone()),
             ..empty_redis(RedisState::Error, true, timeout.clone())
         },
+        None if built.backend == Backend::Memory && built.config.redis_url.is_some() => empty_redis(
+            RedisState::Disconnected,
+            true,
+            format!(
+                "a Redis URL is set but not used: preset {} runs on the memory cache",
+                built.config.preset
+            ),
+        ),
         None if built.backend == Backend::Memory => empty_redis(
             RedisState::Unavailable,
             false,
@@ -237,9 +245,19 @@ fn find_memory<'a>(stats: &'a CacheStats, parent: Option<&str>) -> Option<(&'a C
         .find_map(|inner| find_memory(inner, Some(&stats.backend)))
 }
 
-fn memory_section(stats: &CacheStats) -> MemorySection {
+fn memory_section(stats: &CacheStats, built: Option<&BuiltCache>) -> MemorySection {
     match find_memory(stats, None) {
         Some((m, role)) => MemorySection {
+            status: if role == "fallback"
+                && built
+                    .and_then(|b| b.failover.as_ref())
+                    .is_some_and(|f| f.state() == stratacache_factory::FailoverState::Primary)
+            {
+                "standby"
+            } else {
+                "active"
+            }
+            .to_owned(),
             role: Some(role.to_owned()),
             entries: m.entries,
             bytes: m.bytes,
@@ -253,6 +271,7 @@ fn memory_section(stats: &CacheStats) -> MemorySection {
             expirations: m.expirations,
         },
         None => MemorySection {
+            status: "unavailable".to_owned(),
             role: None,
             entries: None,
             bytes: None,

@@ -181,11 +181,13 @@ impl Reply {
         assert!(ts.len() == 20 && ts.ends_with('Z') && &ts[10..11] == "T", "{ts}");
         let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(
-            keys,
-            ["details", "error", "error_code", "success", "timestamp"],
-            "{body}"
-        );
+        // 401s also carry the reference's `detail: {message, context}`.
+        let expected: &[&str] = if status == 401 {
+            &["detail", "details", "error", "error_code", "success", "timestamp"]
+        } else {
+            &["details", "error", "error_code", "success", "timestamp"]
+        };
+        assert_eq!(keys, expected, "{body}");
         body
     }
 }
