@@ -211,6 +211,12 @@ pub struct ApiSecurity {
 pub struct FailoverSection {
     /// `primary` (Redis serves) or `fallback` (the memory fallback serves).
     pub state: String,
+    /// The circuit breaker: `closed` (operations go to Redis) or `open` (to the fallback).
+    pub breaker: String,
+    /// Seconds since the breaker last opened or closed; `null` when it never switched.
+    pub seconds_since_last_switch: Option<f64>,
+    /// Why the breaker is open; `null` while closed.
+    pub last_error: Option<String>,
     /// Trips, recoveries, fallback operations, probes, replays.
     #[schema(value_type = Object)]
     pub counters: Value,

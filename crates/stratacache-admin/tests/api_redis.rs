@@ -210,6 +210,12 @@ async fn a_degraded_start_and_a_lost_server_are_reported() {
     // The failover's background probes may have run already: their counters are not fixed.
     let mut body = body;
     body["failover"]["counters"] = Value::from("[counters]");
+    assert!(
+        body["failover"]["seconds_since_last_switch"].as_f64().is_some(),
+        "{body}"
+    );
+    body["failover"]["seconds_since_last_switch"] = Value::from("[seconds]");
+    body["failover"]["last_error"] = Value::from("[error]");
     insta::assert_json_snapshot!("status_degraded", redact(body));
     let health = server.get("/internal/cache/health", &[]).await;
     assert_eq!(
@@ -308,4 +314,65 @@ async fn a_stopped_redis_server_answers_503() {
     );
     let health = server.get("/internal/cache/health", &[]).await;
     assert_eq!(health.status, 503, "{}", health.text());
+}
+
+/// While Redis is hung the status answers within its own bound, says where operations go (the
+/// breaker, since when), and `/metrics` carries the failover's series; when Redis answers again
+/// but the failover still serves from memory, `redis.status` is `disconnected`, not `connected`.
+#[actix_web::test]
+async fn the_status_tells_where_operations_go_and_metrics_show_the_breaker() {
+    let mut redis = RedisServer::builder(RedisMode::Plain).local().start_or_skip();
+    let Some(redis) = redis.as_mut() else { return };
+    let built = CacheFactory::from_config(testing_config(redis.url()))
+        .await
+        .unwrap();
+    let failover = built.failover.clone().unwrap();
+    let server = TestServer::built(built.clone(), keyed_config());
+    let body = server.get("/internal/cache/status", &[]).await.json();
+    assert_eq!(
+        (
+            body["failover"]["breaker"].as_str(),
+            body["redis"]["status"].as_str()
+        ),
+        (Some("closed"), Some("connected"))
+    );
+
+    redis.pause();
+    for _ in 0..3 {
+        built.cache.get("trip").await.unwrap();
+    }
+    assert_eq!(failover.state(), stratacache_factory::FailoverState::Fallback);
+    let started = std::time::Instant::now();
+    let body = server.get("/internal/cache/status", &[]).await.json();
+    let took = started.elapsed();
+    println!("/status with Redis hung answered in {took:?}");
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    assert_eq!(body["failover"]["breaker"], "open", "{body}");
+    assert_eq!(body["redis"]["status"], "error", "{body}");
+    assert!(
+        body["failover"]["last_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    let metrics = server.get("/metrics", &[]).await.text();
+    for line in [
+        "stratacache_failover_open 1",
+        "stratacache_failover_trips_total 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} missing:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("# TYPE stratacache_failover_fallback_operations_total counter"),
+        "{metrics}"
+    );
+
+    // Redis answers again, but this failover no longer returns to it (its task is stopped): the
+    // status must not claim that writes land in Redis.
+    failover.close();
+    redis.resume();
+    let body = server.get("/internal/cache/status", &[]).await.json();
+    assert_eq!(body["redis"]["status"], "disconnected", "{body}");
+    assert!(body["redis"]["version"].is_string(), "INFO answered: {body}");
+    assert_eq!(body["failover"]["breaker"], "open");
 }

@@ -304,6 +304,7 @@ impl FailoverCache {
         let state = State {
             open: true,
             opened_at: Some(Instant::now()),
+            switched_at: Some(Instant::now()),
             last_error: Some("not connected yet".to_owned()),
             ..State::default()
         };
@@ -351,6 +352,23 @@ impl FailoverCache {
             FailoverState::Fallback
         } else {
             FailoverState::Primary
+        }
+    }
+
+    /// How long ago the circuit last opened or closed (for a cache started
+    /// [`disconnected`](Self::disconnected): since it started); `None` when it never switched.
+    pub fn since_last_switch(&self) -> Option<std::time::Duration> {
+        self.shared.lock().switched_at.map(|at| at.elapsed())
+    }
+
+    /// Why the circuit is open (the error that opened it, or the background task's last
+    /// failure); `None` while the primary serves.
+    pub fn last_error(&self) -> Option<String> {
+        let state = self.shared.lock();
+        if state.open {
+            state.last_error.clone()
+        } else {
+            None
         }
     }
 

@@ -142,7 +142,10 @@ pub(crate) async fn prometheus(
 ) -> Result<HttpResponse, ApiError> {
     let monitor = monitor(&state)?;
     let stats = state.cache().stats().await;
-    let openmetrics = monitor.render_prometheus(Some(&stats));
+    let mut openmetrics = monitor.render_prometheus(Some(&stats));
+    if let Some(failover) = state.built().and_then(|b| b.failover.as_ref()) {
+        append_failover(&mut openmetrics, failover);
+    }
     let accept = req
         .headers()
         .get_all(ACCEPT)
@@ -212,6 +215,79 @@ pub(crate) fn to_prometheus_text(openmetrics: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Adds the failover's families (OpenMetrics text) before the closing `# EOF`: the breaker's
+/// state and every counter of [`FailoverCounters`](stratacache_factory::FailoverCounters).
+pub(crate) fn append_failover(openmetrics: &mut String, failover: &stratacache_factory::FailoverCache) {
+    use std::fmt::Write as _;
+    let body_end = openmetrics.rfind("# EOF").unwrap_or(openmetrics.len());
+    let eof = openmetrics.split_off(body_end);
+    let open = u8::from(failover.state() == stratacache_factory::FailoverState::Fallback);
+    let out = openmetrics;
+    let _ = writeln!(
+        out,
+        "# HELP stratacache_failover_open 1 while operations are served by the memory fallback \
+         (the breaker is open), 0 while Redis serves them.\n# TYPE stratacache_failover_open gauge\n\
+         stratacache_failover_open {open}"
+    );
+    if let Some(since) = failover.since_last_switch() {
+        let _ = writeln!(
+            out,
+            "# HELP stratacache_failover_seconds_since_switch Seconds since the breaker last opened \
+             or closed.\n# TYPE stratacache_failover_seconds_since_switch gauge\n\
+             stratacache_failover_seconds_since_switch {}",
+            since.as_secs_f64()
+        );
+    }
+    let c = failover.counters();
+    for (name, help, value) in [
+        ("trips", "Times the breaker opened.", c.trips),
+        (
+            "recoveries",
+            "Times the breaker closed again after a replay.",
+            c.recoveries,
+        ),
+        (
+            "fallback_operations",
+            "Operations served by the memory fallback.",
+            c.fallback_operations,
+        ),
+        (
+            "primary_failures",
+            "Temporary failures of Redis that an operation fell back from.",
+            c.primary_failures,
+        ),
+        ("probes", "Checks of Redis by the background task.", c.probes),
+        ("failed_probes", "Checks of Redis that failed.", c.failed_probes),
+        (
+            "replayed_keys",
+            "Keys and patterns removed from Redis by replays.",
+            c.replayed,
+        ),
+        (
+            "failed_replays",
+            "Replays that failed and were retried.",
+            c.failed_replays,
+        ),
+        (
+            "primary_clears",
+            "Replays of a clear() made during an outage.",
+            c.primary_clears,
+        ),
+        (
+            "unrecorded_keys",
+            "Keys changed during an outage that did not fit in the replay record.",
+            c.unrecorded,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP stratacache_failover_{name} {help}\n# TYPE stratacache_failover_{name} counter\n\
+             stratacache_failover_{name}_total {value}"
+        );
+    }
+    out.push_str(&eof);
 }
 
 #[cfg(test)]

@@ -17,8 +17,13 @@ use crate::schema::{
 };
 use crate::state::AdminState;
 
-/// How long the status waits for Redis's `INFO` and key count.
-pub(crate) const REDIS_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the status waits for Redis's `INFO` and key count: a hung Redis must not make the
+/// status itself slow (the health check's deadline is 80 ms).
+pub(crate) const REDIS_STATUS_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// How long the (rare, one request at a time) key count may take: a `SCAN` of the whole
+/// database. It only runs while the failover routes operations to Redis.
+pub(crate) const KEY_COUNT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How old `redis.keys` may be. Counting walks the whole database with `SCAN`, so the status
 /// (which answers `INFO` live on every request) recounts at most this often, and one request at
@@ -48,7 +53,7 @@ impl KeyCount {
         if let Ok(mut counted_at) = self.counted_at.try_lock()
             && counted_at.is_none_or(|at| at.elapsed() >= KEY_COUNT_MAX_AGE)
         {
-            if let Ok(Ok(n)) = tokio::time::timeout(REDIS_STATUS_TIMEOUT, redis.count_keys()).await {
+            if let Ok(Ok(n)) = tokio::time::timeout(KEY_COUNT_TIMEOUT, redis.count_keys()).await {
                 self.last.store(n, Ordering::Relaxed);
             }
             *counted_at = Some(Instant::now());
@@ -81,7 +86,10 @@ pub(crate) async fn collect(state: &AdminState) -> CacheStatus {
         Some(redis) => Some(
             match tokio::time::timeout(REDIS_STATUS_TIMEOUT, redis.server_status()).await {
                 Ok(mut status) => {
-                    if status.connected {
+                    let routed = built
+                        .and_then(|b| b.failover.as_ref())
+                        .is_none_or(|f| f.state() == stratacache_factory::FailoverState::Primary);
+                    if status.connected && routed {
                         status.keys_in_namespace = state.key_count().current(redis).await;
                     }
                     Ok(status)
@@ -114,13 +122,15 @@ pub(crate) async fn collect(state: &AdminState) -> CacheStatus {
             None => vec![stats.backend.clone()],
         },
         degraded: built.and_then(|b| b.degraded.clone()),
-        failover: built.and_then(|b| b.failover.as_ref()).map(|f| FailoverSection {
-            state: match f.state() {
-                stratacache_factory::FailoverState::Primary => "primary",
-                stratacache_factory::FailoverState::Fallback => "fallback",
+        failover: built.and_then(|b| b.failover.as_ref()).map(|f| {
+            let primary = f.state() == stratacache_factory::FailoverState::Primary;
+            FailoverSection {
+                state: if primary { "primary" } else { "fallback" }.to_owned(),
+                breaker: if primary { "closed" } else { "open" }.to_owned(),
+                seconds_since_last_switch: f.since_last_switch().map(|d| d.as_secs_f64()),
+                last_error: f.last_error(),
+                counters: serde_json::to_value(f.counters()).unwrap_or_default(),
             }
-            .to_owned(),
-            counters: serde_json::to_value(f.counters()).unwrap_or_default(),
         }),
         registry: RegistrySection {
             caches: {
@@ -161,7 +171,30 @@ fn redis_section(built: Option<&BuiltCache>, status: Option<&Result<RedisStatus,
         .config
         .effective_redis_url()
         .map(|u| stratacache_redis::redact_url(&u));
+    let routed_elsewhere = built
+        .failover
+        .as_ref()
+        .filter(|f| f.state() == stratacache_factory::FailoverState::Fallback);
     match status {
+        // Redis answers, but operations still go to the fallback (the breaker is open, or the
+        // replay runs): "connected" must mean that writes land in Redis.
+        Some(Ok(s)) if s.connected && routed_elsewhere.is_some() => RedisSection {
+            status: RedisState::Disconnected,
+            configured: true,
+            keys: s.keys_in_namespace,
+            memory_used: s.used_memory_human.clone(),
+            memory_used_bytes: s.used_memory_bytes,
+            connected_clients: s.connected_clients,
+            version: s.version.clone(),
+            url: Some(s.url.clone()),
+            database: Some(s.database),
+            namespace: Some(s.namespace.clone()),
+            message: Some(
+                "Redis answers, but operations are served by the memory fallback until the \
+                 failover returns to it (see failover)"
+                    .to_owned(),
+            ),
+        },
         Some(Ok(s)) => RedisSection {
             status: if s.connected {
                 RedisState::Connected

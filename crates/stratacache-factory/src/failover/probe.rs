@@ -116,6 +116,7 @@ impl Shared {
             self.epoch.fetch_add(1, Ordering::AcqRel);
             self.failures.store(0, Ordering::Relaxed);
             state.opened_at = None;
+            state.switched_at = Some(std::time::Instant::now());
             state.last_error = None;
             bump(&self.counters.recoveries);
         }

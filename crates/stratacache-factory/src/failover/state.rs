@@ -46,6 +46,8 @@ pub(super) struct State {
     pub(super) task: Option<JoinHandle<()>>,
     /// When the circuit opened.
     pub(super) opened_at: Option<Instant>,
+    /// When the circuit last opened or closed.
+    pub(super) switched_at: Option<Instant>,
     /// The error that opened the circuit, or the last failure of the background task.
     pub(super) last_error: Option<String>,
     /// The primary's answer to the last probe while open.
@@ -157,6 +159,7 @@ impl Shared {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.failures.store(0, Ordering::Relaxed);
         state.opened_at = Some(Instant::now());
+        state.switched_at = state.opened_at;
         state.last_error = Some(error.to_string());
         state.primary_health = None;
         bump(&self.counters.trips);
