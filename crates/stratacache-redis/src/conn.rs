@@ -18,9 +18,9 @@
 //!   never misreports an applied command.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redis::RedisResult;
 use redis::aio::MultiplexedConnection;
@@ -38,12 +38,23 @@ pub(crate) struct Held {
     pub(crate) conn: MultiplexedConnection,
 }
 
+/// Replies in a row that a slot's connection did not deliver in time before it is replaced: a
+/// connection whose peer vanished without a reset (a dropped flow, a moved server) only ever
+/// times out, and the kernel may keep it open for many minutes.
+const TIMEOUTS_BEFORE_REPLACING: u32 = 2;
+
+/// The least time worth sending a command in: with less left, it is not sent (so that a command
+/// whose reply reports its effect is never applied and reported as failed).
+const MIN_SEND_TIME: Duration = Duration::from_millis(1);
+
 /// One connection of the cache, and its reconnection attempt while it has none.
 #[derive(Default)]
 pub(crate) struct Slot {
     pub(crate) held: RwLock<Option<Held>>,
     /// The last reconnection attempt, running or finished.
     attempt: Mutex<Option<watch::Receiver<Attempt>>>,
+    /// Timeouts in a row on this slot's connection, reset by any reply.
+    timeouts: AtomicU32,
 }
 
 impl Slot {
@@ -52,6 +63,7 @@ impl Slot {
         Self {
             held: RwLock::new(Some(held)),
             attempt: Mutex::default(),
+            timeouts: AtomicU32::new(0),
         }
     }
 
@@ -150,21 +162,42 @@ impl RedisCache {
         let limit = deadline
             .saturating_duration_since(Instant::now())
             .min(self.inner.command_timeout);
+        if limit < MIN_SEND_TIME {
+            return Outcome::Unsent(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{what}: no time left to send it to {} (waited for a connection)",
+                    self.inner.endpoint.url
+                ),
+            ));
+        }
+        let slot = &self.inner.slots[i];
         match tokio::time::timeout(limit, command(conn)).await {
-            Ok(Ok(value)) => Outcome::Done(value),
+            Ok(Ok(value)) => {
+                slot.timeouts.store(0, Ordering::Relaxed);
+                Outcome::Done(value)
+            }
             Ok(Err(e)) => {
                 if error::breaks_connection(&e) {
                     self.discard(i);
+                } else if !e.is_timeout() {
+                    // The server answered (with an error reply): the connection works.
+                    slot.timeouts.store(0, Ordering::Relaxed);
+                } else {
+                    self.timed_out(i);
                 }
                 Outcome::Sent(error::map(e, what))
             }
-            Err(_) => Outcome::Sent(Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "{what}: no reply from {} within {limit:?} (command_timeout)",
-                    self.inner.endpoint.url
-                ),
-            )),
+            Err(_) => {
+                self.timed_out(i);
+                Outcome::Sent(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{what}: no reply from {} within {limit:?} (command_timeout)",
+                        self.inner.endpoint.url
+                    ),
+                ))
+            }
         }
     }
 
@@ -176,13 +209,17 @@ impl RedisCache {
         }
         let slots = &self.inner.slots;
         let first = self.inner.next.fetch_add(1, Ordering::Relaxed) % slots.len();
-        let order = (first..slots.len()).chain(0..first);
-        for i in order {
+        if let Some(conn) = slots[first].conn() {
+            return Ok((first, conn));
+        }
+        // This slot lost its connection: reopen it in the background, and meanwhile use any
+        // other open one.
+        let mut attempt = self.reconnect(first);
+        for i in (first + 1..slots.len()).chain(0..first) {
             if let Some(conn) = slots[i].conn() {
                 return Ok((i, conn));
             }
         }
-        let mut attempt = self.reconnect(first);
         let finished = attempt.wait_for(|a| !matches!(a, Attempt::Running));
         let outcome = match tokio::time::timeout_at(deadline.into(), finished).await {
             Err(_) => {
@@ -222,7 +259,12 @@ impl RedisCache {
     fn reconnect(&self, i: usize) -> watch::Receiver<Attempt> {
         let slot = &self.inner.slots[i];
         let mut last = slot.attempt.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(rx) = last.as_ref() {
+        // An attempt still "running" whose task is gone (cancelled with its runtime) never
+        // reports: start anew.
+        let orphaned = |rx: &watch::Receiver<Attempt>| {
+            matches!(*rx.borrow(), Attempt::Running) && rx.has_changed().is_err()
+        };
+        if let Some(rx) = last.as_ref().filter(|rx| !orphaned(rx)) {
             let reuse = match &*rx.borrow() {
                 Attempt::Running => true,
                 Attempt::Failed { at, .. } => at.elapsed() < self.inner.retry.initial_backoff,
@@ -286,6 +328,18 @@ impl RedisCache {
 
     /// Drops slot `i`'s connection (back to the pool, whose recycle check replaces it if broken).
     fn discard(&self, i: usize) {
+        self.inner.slots[i].timeouts.store(0, Ordering::Relaxed);
         drop(self.inner.slots[i].take());
+    }
+
+    /// Counts a timeout on slot `i`; [`TIMEOUTS_BEFORE_REPLACING`] in a row replace its
+    /// connection (a hung server then costs reconnection attempts, which no caller waits for
+    /// beyond its deadline).
+    fn timed_out(&self, i: usize) {
+        let slot = &self.inner.slots[i];
+        if slot.timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= TIMEOUTS_BEFORE_REPLACING {
+            tracing::debug!(slot = i, "replacing a Redis connection that stopped answering");
+            self.discard(i);
+        }
     }
 }
