@@ -357,7 +357,12 @@ async fn redis_backend(config: &CacheConfig) -> Result<Base> {
         vec!["failover", "redis"]
     };
     let fallback: SharedCache = Arc::new(build::memory(config, config.memory_cache_size)?);
-    let failover_config = crate::failover::FailoverConfig::default();
+    // A probe must be allowed as long as an operation: with a shorter one, a Redis answering
+    // within `command_timeout` would serve operations but never pass the probe, and an open
+    // circuit would never close.
+    let defaults = crate::failover::FailoverConfig::default();
+    let operation = redis_config.command_timeout + redis_config.retry.budget;
+    let failover_config = defaults.with_probe_timeout(defaults.probe_timeout.max(operation));
     match RedisCache::connect(redis_config.clone()).await {
         Ok(redis) => {
             let primary = primary_over(config, redis.clone())?;

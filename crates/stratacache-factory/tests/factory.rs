@@ -537,3 +537,22 @@ async fn invalidations_with_context_reach_the_monitor() {
         .unwrap();
     assert_eq!(built.invalidate_pattern_with_context("*", "x").await.unwrap(), 1);
 }
+
+/// The failover's probe is allowed as long as an operation (`command_timeout` plus the retry
+/// budget): with a shorter one, a Redis that serves operations in time would never pass the probe
+/// and an open circuit would never close.
+#[tokio::test]
+async fn the_failover_probe_is_as_patient_as_an_operation() {
+    let server = redis_server_or_skip!(RedisMode::Plain);
+    let mut config = testing_config(&server);
+    config.namespace = config.namespace.trim_end_matches(':').to_owned();
+    config.command_timeout = Duration::from_millis(800);
+    let built = CacheFactory::from_config(config).await.unwrap();
+    let failover = built.failover.clone().unwrap();
+    assert_eq!(
+        failover.config().probe_timeout,
+        Duration::from_millis(850),
+        "command_timeout 800 ms + the default retry budget of 50 ms"
+    );
+    built.close().await.unwrap();
+}
