@@ -176,30 +176,14 @@ fn redis_section(built: Option<&BuiltCache>, status: Option<&Result<RedisStatus,
         .as_ref()
         .filter(|f| f.state() == stratacache_factory::FailoverState::Fallback);
     match status {
-        // Redis answers, but operations still go to the fallback (the breaker is open, or the
-        // replay runs): "connected" must mean that writes land in Redis.
-        Some(Ok(s)) if s.connected && routed_elsewhere.is_some() => RedisSection {
-            status: RedisState::Disconnected,
-            configured: true,
-            keys: s.keys_in_namespace,
-            memory_used: s.used_memory_human.clone(),
-            memory_used_bytes: s.used_memory_bytes,
-            connected_clients: s.connected_clients,
-            version: s.version.clone(),
-            url: Some(s.url.clone()),
-            database: Some(s.database),
-            namespace: Some(s.namespace.clone()),
-            message: Some(
-                "Redis answers, but operations are served by the memory fallback until the \
-                 failover returns to it (see failover)"
-                    .to_owned(),
-            ),
-        },
         Some(Ok(s)) => RedisSection {
-            status: if s.connected {
-                RedisState::Connected
-            } else {
-                RedisState::Error
+            // "connected" must mean that writes land in Redis: while the failover still serves
+            // from the fallback (breaker open, or the replay running), Redis answering is not
+            // enough.
+            status: match (s.connected, routed_elsewhere.is_some()) {
+                (true, false) => RedisState::Connected,
+                (true, true) => RedisState::Disconnected,
+                (false, _) => RedisState::Error,
             },
             configured: true,
             keys: s.keys_in_namespace,
@@ -210,7 +194,14 @@ fn redis_section(built: Option<&BuiltCache>, status: Option<&Result<RedisStatus,
             url: Some(s.url.clone()),
             database: Some(s.database),
             namespace: Some(s.namespace.clone()),
-            message: s.error.clone(),
+            message: match (s.connected, routed_elsewhere.is_some()) {
+                (true, true) => Some(
+                    "Redis answers, but operations are served by the memory fallback until the \
+                     failover returns to it (see failover)"
+                        .to_owned(),
+                ),
+                _ => s.error.clone(),
+            },
         },
         Some(Err(timeout)) => RedisSection {
             url,
