@@ -27,11 +27,13 @@ Usage: cargo xtask <command> [args...]
 
 Commands:
   test [args...]  run all tests: cargo nextest (or cargo test) on every target, then the doctests;
-                  args go to nextest / cargo test, e.g. `cargo xtask test -p stratacache-core`
+                  args go to nextest / cargo test, e.g. `cargo xtask test -p stratacache-core`.
+                  Installs redis-server first where it is missing and root can (apt-get), fails
+                  otherwise; STRATACACHE_REQUIRE_REDIS=0 lets the Redis suites skip instead
   ci              what CI runs: fmt --check, clippy -D warnings, `test`, rustdoc -D warnings,
                   cargo deny check licenses bans sources
   e2e [args...]   run the cross-crate end-to-end tests (package stratacache-e2e in tests/) against
-                  real servers (STRATACACHE_REQUIRE_REDIS=1: no Redis is a failure, not a skip)
+                  real servers (redis-server is installed or required, as for `test`)
   bench [filter]  run the benchmarks (bench profile), only those matching `filter` if given
   reencrypt --namespace NS [--pattern GLOB] [--seal-plaintext]
                   re-seal a Redis namespace under REDIS_ENCRYPTION_KEY (key rotation; see
@@ -39,8 +41,9 @@ Commands:
   help            print this message
 ";
 
-/// Set to `1`, Redis test suites fail instead of skipping when no server can be started.
-const REQUIRE_REDIS: &str = "STRATACACHE_REQUIRE_REDIS";
+mod redis;
+
+use redis::REQUIRE_REDIS;
 
 /// The end-to-end test package, in `tests/`.
 const E2E_PACKAGE: &str = "stratacache-e2e";
@@ -224,6 +227,7 @@ impl Xtask {
     /// nextest does not run. `extra` goes to the first step; a package selection in it (`-p`)
     /// replaces `--workspace` in both steps.
     fn test(&self, extra: &[OsString]) -> Result<(), Failure> {
+        let require_redis = redis::prepare()?;
         let packages = package_selection(extra);
         let workspace: &[&str] = if packages.is_empty() {
             &["--workspace"]
@@ -237,9 +241,15 @@ impl Xtask {
         };
         let tests = Step::cargo(tool)
             .args(workspace)
-            .args(&["--all-targets", "--no-fail-fast"]);
+            .args(&["--all-targets", "--no-fail-fast"])
+            .env(REQUIRE_REDIS, require_redis);
         self.run(&tests.args(extra))?;
-        self.run(&Step::cargo(&["test", "--doc"]).args(workspace).args(&packages))
+        self.run(
+            &Step::cargo(&["test", "--doc"])
+                .args(workspace)
+                .args(&packages)
+                .env(REQUIRE_REDIS, require_redis),
+        )
     }
 
     /// `cargo xtask ci`: every check CI runs, in order; the first failure stops the run.
@@ -297,8 +307,9 @@ impl Xtask {
         } else {
             Step::cargo(&["test", "-p", E2E_PACKAGE, "--no-fail-fast"])
         };
-        // The end-to-end tests must not skip for want of redis-server: fail instead.
-        self.run(&step.args(extra).env(REQUIRE_REDIS, "1"))
+        // The end-to-end tests must not skip for want of redis-server: install it or fail.
+        let require_redis = redis::prepare()?;
+        self.run(&step.args(extra).env(REQUIRE_REDIS, require_redis))
     }
 
     /// `cargo xtask reencrypt ...`: the key-rotation pass, as a command (tests/examples/reencrypt.rs).

@@ -3,15 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stratacache_core::{
-    Bytes, Cache, CacheStats, Expiry, Health, HealthStatus, Result, SharedCache, Ttl, async_trait,
-};
+use stratacache_core::{Bytes, Cache, HealthStatus, SharedCache, Ttl};
 use stratacache_factory::health::{HealthCheck, HealthReport, PROBE_KEY_PREFIX, check_health};
 use stratacache_memory::MemoryCache;
+use stratacache_testkit::double::{Op, Script, ScriptedCache};
 
 /// A deadline generous enough for a loaded test machine, where the point is not the timeout.
 fn patient() -> HealthCheck {
@@ -25,88 +23,14 @@ fn memory() -> MemoryCache {
     MemoryCache::new(1_000).unwrap()
 }
 
-/// How a [`Scripted`] cache misbehaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Script {
-    /// `health` says degraded, with a message.
-    Degraded,
-    /// `health` never answers.
-    HangingPing,
-    /// `get` never answers.
-    HangingGet,
-    /// `get` returns other bytes than were written.
-    StaleGet,
-    /// `stats` never answers.
-    HangingStats,
-    /// `health` answers after [`SLOW_PING`].
-    SlowPing,
-}
-
-/// How long a [`Script::SlowPing`] ping takes.
+/// How long a slow ping takes.
 const SLOW_PING: Duration = Duration::from_millis(40);
 
-/// A memory cache with one misbehaviour.
-struct Scripted {
-    inner: MemoryCache,
-    script: Script,
-}
-
-impl Scripted {
-    fn new(script: Script) -> Self {
-        Self {
-            inner: memory(),
-            script,
-        }
-    }
-}
-
-#[async_trait]
-impl Cache for Scripted {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        match self.script {
-            Script::HangingGet => std::future::pending().await,
-            Script::StaleGet => Ok(Some(Bytes::from_static(b"an older value"))),
-            _ => self.inner.get(key).await,
-        }
-    }
-    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        self.inner.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.inner.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.inner.exists(key).await
-    }
-    async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
-        self.inner.ttl(key).await
-    }
-    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        self.inner.invalidate_pattern(pattern).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.inner.clear().await
-    }
-    async fn health(&self) -> Health {
-        match self.script {
-            Script::Degraded => Health::new("scripted", HealthStatus::Degraded)
-                .with_message("serving from the memory fallback"),
-            Script::HangingPing => std::future::pending().await,
-            Script::SlowPing => {
-                tokio::time::sleep(SLOW_PING).await;
-                Health::healthy("scripted")
-            }
-            _ => Health::healthy("scripted"),
-        }
-    }
-    async fn stats(&self) -> CacheStats {
-        if self.script == Script::HangingStats {
-            return std::future::pending().await;
-        }
-        let mut stats = self.inner.stats().await;
-        stats.backend = "scripted".into();
-        stats
-    }
+/// A memory cache whose `op` follows `script` (the testkit's scripted double).
+fn scripted(op: Op, script: Script) -> ScriptedCache {
+    let cache = ScriptedCache::wrap(memory()).with_name("scripted");
+    cache.script(op, script);
+    cache
 }
 
 fn assert_clean(report: &HealthReport) {
@@ -123,7 +47,9 @@ fn assert_clean(report: &HealthReport) {
 /// least 40 (a lower bound only: no assumption on how fast the machine is).
 #[tokio::test]
 async fn check_duration_covers_a_slow_ping_in_milliseconds() {
-    let report = patient().check(&Scripted::new(Script::SlowPing)).await;
+    let report = patient()
+        .check(&scripted(Op::Health, Script::Delay(SLOW_PING)))
+        .await;
     assert_clean(&report);
     let floor = SLOW_PING.as_secs_f64() * 1000.0;
     assert!(
@@ -166,7 +92,12 @@ async fn without_the_probe_nothing_is_written() {
 
 #[tokio::test]
 async fn a_cache_that_says_degraded_is_degraded() {
-    let report = patient().check(&Scripted::new(Script::Degraded)).await;
+    let report = patient()
+        .check(&scripted(
+            Op::Health,
+            Script::Degrade("serving from the memory fallback".into()),
+        ))
+        .await;
     assert_eq!(report.status, HealthStatus::Degraded, "{report:#?}");
     assert_eq!(report.cache_type, "scripted");
     assert!(report.ping_success && report.operation_test, "{report:#?}");
@@ -194,14 +125,17 @@ async fn a_low_hit_ratio_is_a_warning() {
 #[tokio::test]
 async fn a_ping_that_never_answers_is_cut_by_the_deadline() {
     let start = Instant::now();
-    let report = check_health(&Scripted::new(Script::HangingPing)).await;
+    let report = check_health(&scripted(Op::Health, Script::Hang)).await;
     let elapsed = start.elapsed();
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     assert_eq!(report.status, HealthStatus::Unhealthy, "{report:#?}");
     assert!(!report.ping_available && !report.ping_success && !report.operation_test);
     assert_eq!(report.errors, ["timeout: ping did not finish within 80ms"]);
     // The statistics still arrived, and name the backend.
-    assert_eq!(report.cache_type, "scripted");
+    assert_eq!(
+        report.cache_type, "memory",
+        "the wrapped cache answered its statistics"
+    );
     assert!(report.statistics.is_some());
 }
 
@@ -211,7 +145,7 @@ async fn a_probe_that_hangs_is_unhealthy_and_names_the_step() {
         timeout: Duration::from_millis(200),
         ..HealthCheck::default()
     };
-    let report = check.check(&Scripted::new(Script::HangingGet)).await;
+    let report = check.check(&scripted(Op::Get, Script::Hang)).await;
     assert_eq!(report.status, HealthStatus::Unhealthy, "{report:#?}");
     assert!(report.ping_available && report.ping_success, "{report:#?}");
     assert!(!report.operation_test);
@@ -220,7 +154,12 @@ async fn a_probe_that_hangs_is_unhealthy_and_names_the_step() {
 
 #[tokio::test]
 async fn a_probe_reading_other_bytes_fails() {
-    let report = patient().check(&Scripted::new(Script::StaleGet)).await;
+    let report = patient()
+        .check(&scripted(
+            Op::Get,
+            Script::Answer(Bytes::from_static(b"an older value")),
+        ))
+        .await;
     assert_eq!(report.status, HealthStatus::Unhealthy, "{report:#?}");
     assert!(!report.operation_test);
     assert_eq!(
@@ -235,7 +174,7 @@ async fn statistics_that_never_arrive_are_null_and_a_warning() {
         timeout: Duration::from_millis(200),
         ..HealthCheck::default()
     };
-    let report = check.check(&Scripted::new(Script::HangingStats)).await;
+    let report = check.check(&scripted(Op::Stats, Script::Hang)).await;
     assert_eq!(report.status, HealthStatus::Degraded, "{report:#?}");
     assert!(report.operation_test && report.errors.is_empty(), "{report:#?}");
     assert!(report.statistics.is_none());
@@ -245,49 +184,16 @@ async fn statistics_that_never_arrive_are_null_and_a_warning() {
 #[tokio::test]
 async fn the_probe_uses_the_reserved_key_space_and_a_ttl() {
     // Records what the probe writes.
-    struct Spy {
-        inner: MemoryCache,
-        seen: std::sync::Mutex<Vec<(String, Ttl)>>,
-    }
-    #[async_trait]
-    impl Cache for Spy {
-        async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-            self.inner.get(key).await
-        }
-        async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-            self.seen.lock().unwrap().push((key.to_owned(), ttl));
-            self.inner.set(key, value, ttl).await
-        }
-        async fn delete(&self, key: &str) -> Result<bool> {
-            self.inner.delete(key).await
-        }
-        async fn exists(&self, key: &str) -> Result<bool> {
-            self.inner.exists(key).await
-        }
-        async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
-            self.inner.ttl(key).await
-        }
-        async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-            self.inner.invalidate_pattern(pattern).await
-        }
-        async fn clear(&self) -> Result<()> {
-            self.inner.clear().await
-        }
-        async fn health(&self) -> Health {
-            self.inner.health().await
-        }
-        async fn stats(&self) -> CacheStats {
-            self.inner.stats().await
-        }
-    }
-    let spy = Arc::new(Spy {
-        inner: memory(),
-        seen: Default::default(),
-    });
-    let shared: SharedCache = spy.clone();
+    let spy = ScriptedCache::wrap(memory());
+    let shared: SharedCache = spy.shared();
     assert_clean(&patient().check(&*shared).await);
     assert_clean(&patient().check(&*shared).await);
-    let seen = spy.seen.lock().unwrap().clone();
+    let seen: Vec<(String, Ttl)> = spy
+        .journal()
+        .into_iter()
+        .filter(|call| call.op == Op::Set)
+        .map(|call| (call.keys[0].clone(), call.ttl.unwrap()))
+        .collect();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_ne!(seen[0].0, seen[1].0, "each probe uses a fresh key");
     for (key, ttl) in &seen {
@@ -338,38 +244,9 @@ async fn json_shape() {
         timeout: Duration::from_millis(50),
         ..HealthCheck::default()
     };
-    struct Silent;
-    #[async_trait]
-    impl Cache for Silent {
-        async fn get(&self, _: &str) -> Result<Option<Bytes>> {
-            std::future::pending().await
-        }
-        async fn set(&self, _: &str, _: Bytes, _: Ttl) -> Result<()> {
-            std::future::pending().await
-        }
-        async fn delete(&self, _: &str) -> Result<bool> {
-            std::future::pending().await
-        }
-        async fn exists(&self, _: &str) -> Result<bool> {
-            std::future::pending().await
-        }
-        async fn ttl(&self, _: &str) -> Result<Option<Expiry>> {
-            std::future::pending().await
-        }
-        async fn invalidate_pattern(&self, _: &str) -> Result<u64> {
-            std::future::pending().await
-        }
-        async fn clear(&self) -> Result<()> {
-            std::future::pending().await
-        }
-        async fn health(&self) -> Health {
-            std::future::pending().await
-        }
-        async fn stats(&self) -> CacheStats {
-            std::future::pending().await
-        }
-    }
-    let json = serde_json::to_value(check.check(&Silent).await).unwrap();
+    let silent = ScriptedCache::wrap(memory());
+    silent.hang_all();
+    let json = serde_json::to_value(check.check(&silent).await).unwrap();
     assert_eq!(json["status"], "unhealthy");
     assert_eq!(json["cache_type"], "unknown");
     assert_eq!(json["statistics"], Value::Null);

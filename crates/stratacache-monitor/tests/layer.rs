@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use stratacache_core::{Bytes, Cache, LayerExt, Ttl};
+use stratacache_core::{Bytes, Cache, ErrorKind, LayerExt, Ttl};
 use stratacache_keys::AiKeyBuilder;
 use stratacache_memory::MemoryCache;
 use stratacache_monitor::{ManualClock, MonitorConfig, Monitored, MonitoringLayer};
+use stratacache_testkit::double::{Op, Script, ScriptedCache};
 
 fn clock() -> ManualClock {
     ManualClock::new(Duration::from_secs(1_795_253_400))
@@ -200,56 +201,13 @@ async fn conformance_suite_passes() {
 }
 
 /// A memory cache whose single-key reads of keys starting with `"down"` fail with a timeout.
-#[derive(Debug)]
-struct FailingReads(MemoryCache);
-
-fn timeout_for(key: &str) -> stratacache_core::Result<()> {
-    if key.starts_with("down") {
-        return Err(stratacache_core::Error::new(
-            stratacache_core::ErrorKind::Timeout,
-            "simulated timeout",
-        ));
-    }
-    Ok(())
-}
-
-#[stratacache_core::async_trait]
-impl Cache for FailingReads {
-    async fn get(&self, key: &str) -> stratacache_core::Result<Option<Bytes>> {
-        timeout_for(key)?;
-        self.0.get(key).await
-    }
-    async fn get_with_ttl(
-        &self,
-        key: &str,
-    ) -> stratacache_core::Result<Option<(Bytes, stratacache_core::Expiry)>> {
-        timeout_for(key)?;
-        self.0.get_with_ttl(key).await
-    }
-    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> stratacache_core::Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> stratacache_core::Result<bool> {
-        self.0.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> stratacache_core::Result<bool> {
-        self.0.exists(key).await
-    }
-    async fn ttl(&self, key: &str) -> stratacache_core::Result<Option<stratacache_core::Expiry>> {
-        self.0.ttl(key).await
-    }
-    async fn invalidate_pattern(&self, pattern: &str) -> stratacache_core::Result<u64> {
-        self.0.invalidate_pattern(pattern).await
-    }
-    async fn clear(&self) -> stratacache_core::Result<()> {
-        self.0.clear().await
-    }
-    async fn health(&self) -> stratacache_core::Health {
-        self.0.health().await
-    }
-    async fn stats(&self) -> stratacache_core::CacheStats {
-        self.0.stats().await
-    }
+fn failing_reads() -> ScriptedCache {
+    let cache = ScriptedCache::wrap(MemoryCache::new(100).unwrap());
+    cache.script_all(
+        &[Op::Get, Op::GetWithTtl],
+        &Script::for_keys("down*", Script::fail(ErrorKind::Timeout, "simulated timeout")),
+    );
+    cache
 }
 
 /// Single-key reads derive their hits from calls, errors and misses: failed reads interleaved
@@ -257,7 +215,7 @@ impl Cache for FailingReads {
 #[tokio::test]
 async fn failed_reads_are_neither_hits_nor_misses() {
     let layer = MonitoringLayer::with_clock(MonitorConfig::default(), Arc::new(clock())).unwrap();
-    let cache = FailingReads(MemoryCache::new(100).unwrap()).layer(layer);
+    let cache = failing_reads().layer(layer);
     let v = Bytes::from_static(b"v");
     cache.set("a", v.clone(), Ttl::Never).await.unwrap();
     cache.set("down1", v.clone(), Ttl::Never).await.unwrap();

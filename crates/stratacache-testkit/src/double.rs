@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stratacache_core::{
-    Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, SharedCache, Ttl,
+    Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Glob, Health, HealthStatus, Result, SharedCache, Ttl,
     async_trait,
 };
 use tokio::sync::watch;
@@ -89,6 +89,26 @@ impl Op {
     ];
 }
 
+/// One call as the double saw it, in [`ScriptedCache::journal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The operation.
+    pub op: Op,
+    /// Its keys (one for single-key operations, the pattern for `invalidate_pattern`, none for
+    /// `clear`, `health` and `stats`).
+    pub keys: Vec<String>,
+    /// The TTL of a write (`set`, `set_many`).
+    pub ttl: Option<Ttl>,
+}
+
+/// What a call does once its script is resolved.
+enum Outcome {
+    Forward,
+    Fail(ErrorKind, String),
+    Degrade(String),
+    Answer(Bytes),
+}
+
 /// What a scripted operation does.
 #[derive(Debug, Clone, Default)]
 pub enum Script {
@@ -104,6 +124,16 @@ pub enum Script {
     Hang,
     /// Wait this long, then forward.
     Delay(Duration),
+    /// For `health`: answer [`HealthStatus::Degraded`] with this message (a backend serving from
+    /// a fallback). Other operations forward.
+    Degrade(String),
+    /// For reads (`get`, `get_with_ttl`, `get_many`): answer these bytes for every key instead of
+    /// what is stored (a backend that returns stale or foreign data). Other operations forward.
+    Answer(Bytes),
+    /// Follow the inner script for calls whose key matches the glob (for batch operations: any
+    /// of their keys; for `invalidate_pattern`: the pattern itself), and pass the others through.
+    /// Operations without a key (`clear`, `health`, `stats`) always pass.
+    ForKeys(Glob, Box<Script>),
 }
 
 impl Script {
@@ -112,11 +142,27 @@ impl Script {
     pub fn fail(kind: ErrorKind, message: impl Into<String>) -> Self {
         Script::Fail(kind, message.into())
     }
+
+    /// [`Script::ForKeys`]: `script` for keys matching the glob `keys`, pass for the rest.
+    #[must_use]
+    pub fn for_keys(keys: &str, script: Script) -> Self {
+        Script::ForKeys(Glob::new(keys), Box::new(script))
+    }
+
+    /// The script a call with these keys follows: `ForKeys` resolved.
+    fn resolve(self, keys: &[&str]) -> Script {
+        match self {
+            Script::ForKeys(glob, then) if keys.iter().any(|key| glob.matches(key)) => then.resolve(keys),
+            Script::ForKeys(..) => Script::Pass,
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct State {
     scripts: Mutex<HashMap<Op, Script>>,
+    journal: Mutex<Vec<Call>>,
     counts: HashMap<Op, AtomicU64>,
     changed: watch::Sender<u64>,
 }
@@ -150,6 +196,7 @@ impl ScriptedCache {
             name: "scripted".to_owned(),
             state: Arc::new(State {
                 scripts: Mutex::new(HashMap::new()),
+                journal: Mutex::new(Vec::new()),
                 counts: Op::ALL.iter().map(|op| (*op, AtomicU64::new(0))).collect(),
                 changed,
             }),
@@ -238,106 +285,142 @@ impl ScriptedCache {
         Op::ALL.iter().map(|op| self.calls(*op)).sum()
     }
 
-    /// Sets every counter back to zero.
+    /// Every call so far, in order of arrival (whatever its script): operation, keys, TTL.
+    #[must_use]
+    pub fn journal(&self) -> Vec<Call> {
+        self.state.journal.lock().unwrap().clone()
+    }
+
+    /// Sets every counter back to zero and empties the journal.
     pub fn reset_calls(&self) {
         for count in self.state.counts.values() {
             count.store(0, Ordering::SeqCst);
         }
+        self.state.journal.lock().unwrap().clear();
     }
 
-    /// Counts the call, then waits as scripted: `Ok(())` to forward, `Err` to fail.
-    async fn enter(&self, op: Op) -> std::result::Result<(), (ErrorKind, String)> {
+    /// Counts and journals the call, then waits as scripted for a call on `keys`.
+    async fn enter(&self, op: Op, keys: &[&str], ttl: Option<Ttl>) -> Outcome {
         self.state.counts[&op].fetch_add(1, Ordering::SeqCst);
+        self.state.journal.lock().unwrap().push(Call {
+            op,
+            keys: keys.iter().map(|key| (*key).to_owned()).collect(),
+            ttl,
+        });
         let mut changed = self.state.changed.subscribe();
         loop {
-            match self.script_of(op) {
-                Script::Pass => return Ok(()),
-                Script::Fail(kind, message) => return Err((kind, message)),
+            match self.script_of(op).resolve(keys) {
+                Script::Pass => return Outcome::Forward,
+                Script::Fail(kind, message) => return Outcome::Fail(kind, message),
+                Script::Degrade(message) => return Outcome::Degrade(message),
+                Script::Answer(bytes) => return Outcome::Answer(bytes),
                 Script::Delay(delay) => {
                     tokio::time::sleep(delay).await;
-                    return Ok(());
+                    return Outcome::Forward;
                 }
                 Script::Hang => {
                     changed.borrow_and_update();
                     // Re-check after subscribing: a change between the read and here is not lost.
-                    if !matches!(self.script_of(op), Script::Hang) {
+                    if !matches!(self.script_of(op).resolve(keys), Script::Hang) {
                         continue;
                     }
                     if changed.changed().await.is_err() {
                         std::future::pending::<()>().await;
                     }
                 }
+                // `resolve` never answers `ForKeys`.
+                Script::ForKeys(..) => return Outcome::Forward,
             }
         }
     }
 
-    async fn guard(&self, op: Op) -> Result<()> {
-        self.enter(op)
-            .await
-            .map_err(|(kind, message)| Error::new(kind, message))
+    /// [`Self::enter`] for an operation that is not a read: `Ok(())` to forward (answers and
+    /// degradation do not apply), `Err` to fail.
+    async fn guard(&self, op: Op, keys: &[&str], ttl: Option<Ttl>) -> Result<()> {
+        match self.enter(op, keys, ttl).await {
+            Outcome::Fail(kind, message) => Err(Error::new(kind, message)),
+            Outcome::Forward | Outcome::Degrade(_) | Outcome::Answer(_) => Ok(()),
+        }
+    }
+
+    /// [`Self::enter`] for a read: `Ok(None)` to forward, `Ok(Some(bytes))` to answer `bytes`.
+    async fn read_guard(&self, op: Op, keys: &[&str]) -> Result<Option<Bytes>> {
+        match self.enter(op, keys, None).await {
+            Outcome::Fail(kind, message) => Err(Error::new(kind, message)),
+            Outcome::Answer(bytes) => Ok(Some(bytes)),
+            Outcome::Forward | Outcome::Degrade(_) => Ok(None),
+        }
     }
 }
 
 #[async_trait]
 impl Cache for ScriptedCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.guard(Op::Get).await?;
+        if let Some(bytes) = self.read_guard(Op::Get, &[key]).await? {
+            return Ok(Some(bytes));
+        }
         self.inner.get(key).await
     }
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        self.guard(Op::Set).await?;
+        self.guard(Op::Set, &[key], Some(ttl)).await?;
         self.inner.set(key, value, ttl).await
     }
     async fn delete(&self, key: &str) -> Result<bool> {
-        self.guard(Op::Delete).await?;
+        self.guard(Op::Delete, &[key], None).await?;
         self.inner.delete(key).await
     }
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.guard(Op::DeleteMany).await?;
+        self.guard(Op::DeleteMany, keys, None).await?;
         self.inner.delete_many(keys).await
     }
     async fn exists(&self, key: &str) -> Result<bool> {
-        self.guard(Op::Exists).await?;
+        self.guard(Op::Exists, &[key], None).await?;
         self.inner.exists(key).await
     }
     async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
-        self.guard(Op::Ttl).await?;
+        self.guard(Op::Ttl, &[key], None).await?;
         self.inner.ttl(key).await
     }
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
-        self.guard(Op::GetWithTtl).await?;
+        if let Some(bytes) = self.read_guard(Op::GetWithTtl, &[key]).await? {
+            return Ok(Some((bytes, Expiry::Never)));
+        }
         self.inner.get_with_ttl(key).await
     }
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.guard(Op::GetMany).await?;
+        if let Some(bytes) = self.read_guard(Op::GetMany, keys).await? {
+            return Ok(vec![Some(bytes); keys.len()]);
+        }
         self.inner.get_many(keys).await
     }
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
-        self.guard(Op::SetMany).await?;
+        let keys: Vec<&str> = entries.iter().map(|(key, _)| *key).collect();
+        self.guard(Op::SetMany, &keys, Some(ttl)).await?;
         self.inner.set_many(entries, ttl).await
     }
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        self.guard(Op::InvalidatePattern).await?;
+        self.guard(Op::InvalidatePattern, &[pattern], None).await?;
         self.inner.invalidate_pattern(pattern).await
     }
     async fn clear(&self) -> Result<()> {
-        self.guard(Op::Clear).await?;
+        self.guard(Op::Clear, &[], None).await?;
         self.inner.clear().await
     }
     async fn health(&self) -> Health {
-        match self.enter(Op::Health).await {
-            Ok(()) => self.inner.health().await,
-            Err((_, message)) => {
-                let mut health = Health::new(self.name.clone(), HealthStatus::Unhealthy);
-                health.messages.push(message);
-                health
+        match self.enter(Op::Health, &[], None).await {
+            Outcome::Forward | Outcome::Answer(_) => self.inner.health().await,
+            Outcome::Fail(_, message) => {
+                Health::new(self.name.clone(), HealthStatus::Unhealthy).with_message(message)
+            }
+            Outcome::Degrade(message) => {
+                Health::new(self.name.clone(), HealthStatus::Degraded).with_message(message)
             }
         }
     }
     async fn stats(&self) -> CacheStats {
-        match self.enter(Op::Stats).await {
-            Ok(()) => self.inner.stats().await,
-            Err(_) => CacheStats::new(self.name.clone()),
+        match self.enter(Op::Stats, &[], None).await {
+            Outcome::Fail(..) => CacheStats::new(self.name.clone()),
+            _ => self.inner.stats().await,
         }
     }
 }

@@ -80,3 +80,44 @@ async fn scripts_fail_hang_delay_and_count() {
     cache.reset_calls();
     assert_eq!(cache.total_calls(), 0);
 }
+
+/// A script scoped to keys applies to matching keys only (any key of a batch; the pattern of an
+/// invalidation), and can hang a matching call while others pass.
+#[tokio::test]
+async fn scripts_scoped_to_keys_touch_only_those_keys() {
+    let cache = ScriptedCache::wrap(Empty);
+    cache.script_all(
+        &Op::READS,
+        &Script::for_keys("down*", Script::fail(ErrorKind::Timeout, "simulated timeout")),
+    );
+    let err = cache.get("down:1").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert!(cache.get("up:1").await.unwrap().is_none());
+    assert!(cache.get_many(&["up:1", "down:2"]).await.is_err());
+    assert!(cache.get_many(&["up:1", "up:2"]).await.is_ok());
+    assert!(cache.exists("downstream").await.is_err());
+    // Writes were not scripted.
+    cache
+        .set("down:1", Bytes::from_static(b"v"), Ttl::Default)
+        .await
+        .unwrap();
+    assert_eq!(cache.calls(Op::Get), 2);
+
+    cache.script(
+        Op::InvalidatePattern,
+        Script::for_keys("down*", Script::fail(ErrorKind::Connection, "no")),
+    );
+    assert!(cache.invalidate_pattern("down*").await.is_err());
+    assert_eq!(cache.invalidate_pattern("up*").await.unwrap(), 0);
+
+    cache.script(Op::Get, Script::for_keys("slow", Script::Hang));
+    let hanging = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.get("slow").await }
+    });
+    assert!(cache.get("fast").await.unwrap().is_none());
+    tokio::task::yield_now().await;
+    assert!(!hanging.is_finished(), "a matching call hangs");
+    cache.script(Op::Get, Script::Pass);
+    assert!(hanging.await.unwrap().unwrap().is_none());
+}

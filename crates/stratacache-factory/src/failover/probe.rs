@@ -13,6 +13,12 @@ use super::state::{Shared, bump};
 /// How many keys the replay deletes from the primary in one `delete_many` (one `UNLINK`).
 const REPLAY_BATCH: usize = 256;
 
+/// How many records a recovery replays with the circuit still open before it closes the circuit
+/// and replays what is left: writers that keep recording through the fallback faster than the
+/// replay removes keys must not keep the circuit open forever. Deleting a key that this instance
+/// has meanwhile written to the primary again only costs a miss, never serves a stale value.
+const OPEN_REPLAY_PASSES: u32 = 4;
+
 /// What a round of the background task ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Round {
@@ -25,6 +31,8 @@ enum Round {
 /// What to do after looking at the record.
 enum Next {
     Replay(Pending),
+    /// The circuit was just closed with this record left: replay it, circuit closed.
+    Last(Pending),
     /// The circuit opened during a repair: check the primary first.
     Check,
     /// The circuit is closed (`recovered`: just now) and the record empty: the task ends.
@@ -64,17 +72,19 @@ impl Shared {
         if checked && !self.check(&primary).await {
             return Round::Again;
         }
+        let mut passes = 0;
         loop {
-            let batch = match self.take_or_finish(checked) {
+            passes += 1;
+            let batch = match self.take_or_finish(checked, passes > OPEN_REPLAY_PASSES) {
                 Next::Replay(batch) => batch,
+                Next::Last(batch) => {
+                    self.recovered().await;
+                    batch
+                }
                 Next::Check => return Round::Again,
                 Next::Closed { recovered } => {
                     if recovered {
-                        tracing::info!("the primary cache answers again: back from the fallback");
-                        // Written during the outage, its entries would be stale at the next one.
-                        if let Err(error) = self.fallback.clear().await {
-                            tracing::warn!(%error, "could not clear the fallback cache after the recovery");
-                        }
+                        self.recovered().await;
                     }
                     return Round::Done;
                 }
@@ -98,11 +108,22 @@ impl Shared {
         }
     }
 
+    /// After the circuit closed on a recovery.
+    async fn recovered(&self) {
+        tracing::info!("the primary cache answers again: back from the fallback");
+        // Written during the outage, its entries would be stale at the next one.
+        if let Err(error) = self.fallback.clear().await {
+            tracing::warn!(%error, "could not clear the fallback cache after the recovery");
+        }
+    }
+
     /// Under the lock: the record to replay, or, when it is empty, the end of the task (closing
-    /// the circuit if it is open and `checked`).
-    fn take_or_finish(&self, checked: bool) -> Next {
+    /// the circuit if it is open and `checked`). With `close_now` (and `checked`), an open
+    /// circuit closes whatever is left, which comes back as [`Next::Last`].
+    fn take_or_finish(&self, checked: bool, close_now: bool) -> Next {
         let mut state = self.lock();
-        if !state.pending.is_empty() {
+        let close_now = close_now && checked && state.open;
+        if !state.pending.is_empty() && !close_now {
             return Next::Replay(std::mem::take(&mut state.pending));
         }
         if state.open && !checked {
@@ -119,6 +140,10 @@ impl Shared {
             state.switched_at = Some(std::time::Instant::now());
             state.last_error = None;
             bump(&self.counters.recoveries);
+        }
+        if !state.pending.is_empty() {
+            // `close_now`: the rest is replayed with the circuit closed; the task goes on.
+            return Next::Last(std::mem::take(&mut state.pending));
         }
         state.task = None;
         Next::Closed { recovered }

@@ -292,6 +292,50 @@ async fn a_failed_replay_keeps_the_circuit_open() {
     assert_eq!(primary.inner.get("k").await.unwrap(), None);
 }
 
+/// Writers that keep recording through the fallback faster than the replay removes keys do not
+/// keep the circuit open: after a few passes it closes and the rest is replayed closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_under_constant_writes_closes_the_circuit() {
+    use stratacache_testkit::double::{Op, Script, ScriptedCache};
+
+    let (flaky, fallback) = (Flaky::new(), memory());
+    let primary = ScriptedCache::new(flaky.clone());
+    let cache = Arc::new(FailoverCache::new(primary.shared(), fallback.clone(), config()).unwrap());
+    flaky.down.store(true, SeqCst);
+    for _ in 0..config().failure_threshold {
+        assert_eq!(cache.get("trip").await.unwrap(), None);
+    }
+    assert_eq!(cache.state(), FailoverState::Fallback);
+    // Each replayed batch takes 20 ms; the writer records a fresh key far more often.
+    primary.script(Op::DeleteMany, Script::Delay(Duration::from_millis(20)));
+    let writer = tokio::spawn({
+        let cache = Arc::clone(&cache);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut i = 0u64;
+            while cache.state() == FailoverState::Fallback {
+                if Instant::now() > deadline {
+                    return None;
+                }
+                cache.set(&format!("w:{i}"), b("v"), Ttl::Never).await.unwrap();
+                i += 1;
+                tokio::task::yield_now().await;
+            }
+            Some(i)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    flaky.down.store(false, SeqCst);
+    let written = writer.await.unwrap();
+    assert!(
+        written.is_some(),
+        "the circuit stayed open for 10 s while a writer kept recording keys"
+    );
+    assert!(primary.calls(Op::DeleteMany) > 1, "replayed in several passes");
+    let c = cache.counters();
+    assert_eq!((c.recoveries, c.primary_clears), (1, 0), "{c:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_record_removes_only_the_recorded_keys() {
     let (primary, fallback) = (Flaky::new(), memory());
