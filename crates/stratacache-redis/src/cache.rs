@@ -13,7 +13,7 @@ use stratacache_core::{
 };
 
 use crate::config::{RedisConfig, RetryConfig};
-use crate::conn::Idempotence::{Idempotent, ReportsEffect};
+use crate::conn::Idempotence::{Idempotent, ReportsEffect, Write};
 use crate::conn::{Held, Slot};
 use crate::connect::{self, Endpoint};
 use crate::error;
@@ -293,7 +293,7 @@ impl Cache for RedisCache {
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
         let expiry = self.resolve(ttl)?;
         let cmd = &set_cmd(&self.redis_key(key), &value, expiry);
-        self.run("SET", Idempotent, |mut c| async move {
+        self.run("SET", Write, |mut c| async move {
             cmd.query_async::<()>(&mut c).await
         })
         .await?;
@@ -392,7 +392,7 @@ impl Cache for RedisCache {
                 .ignore();
         }
         let pipe = &pipe;
-        self.run("SET pipeline", Idempotent, |mut c| async move {
+        self.run("SET pipeline", Write, |mut c| async move {
             pipe.query_async::<()>(&mut c).await
         })
         .await?;

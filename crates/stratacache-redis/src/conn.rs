@@ -15,7 +15,12 @@
 //!   could not be opened. A timeout is never retried (the server is hung or overloaded: waiting
 //!   again only doubles the caller's wait). A command whose effect is reported (`DEL`'s count, a
 //!   compare-and-set) is retried only when it cannot have reached the server, so that a retry
-//!   never misreports an applied command.
+//!   never misreports an applied command. A write (`SET`) is also retried when its connection
+//!   turned out to be closed already (redis-rs's "broken pipe": the usual fate of the first
+//!   command on a connection that died idle), but not after a reset or another failure while its
+//!   reply was awaited: it may have been applied, and a second copy would bring back a value that
+//!   another instance deleted in between. (redis-rs also reports a server that closes the
+//!   connection while a reply is awaited as a broken pipe: that narrow case is retried.)
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -96,11 +101,15 @@ enum Attempt {
 /// Whether a command may be sent again after a failure that may have reached the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Idempotence {
-    /// Sending it twice has the effect and the reply of sending it once (reads, `SET`, `SCAN`).
+    /// Sending it twice has the effect and the reply of sending it once (reads, `SCAN`).
     Idempotent,
     /// Its reply reports what it did (`DEL`'s count, a compare-and-set): retried only when it was
     /// never sent.
     ReportsEffect,
+    /// A write (`SET`): sent twice, the second copy would bring back a value that another client
+    /// deleted in between; retried only when it was never sent or its connection was found
+    /// closed (see [the module documentation](self)).
+    Write,
 }
 
 /// What one attempt of a command ended with.
@@ -110,6 +119,9 @@ enum Outcome<T> {
     Unsent(Error),
     /// It failed after it was sent (or while being sent).
     Sent(Error),
+    /// It failed because its connection was closed already (redis-rs's broken pipe): as a rule
+    /// it was never written.
+    Closed(Error),
 }
 
 impl RedisCache {
@@ -131,7 +143,8 @@ impl RedisCache {
                 Outcome::Done(value) => return Ok(value),
                 Outcome::Unsent(e) => e,
                 Outcome::Sent(e) if idempotence == Idempotence::Idempotent => e,
-                Outcome::Sent(e) => return Err(self.failed(e)),
+                Outcome::Closed(e) if idempotence != Idempotence::ReportsEffect => e,
+                Outcome::Sent(e) | Outcome::Closed(e) => return Err(self.failed(e)),
             };
             let retryable = error.is_temporary() && error.kind() != ErrorKind::Timeout && !self.is_closed();
             if !retryable || attempt >= retry.max_retries || started.elapsed() + backoff > retry.budget {
@@ -178,6 +191,7 @@ impl RedisCache {
                 Outcome::Done(value)
             }
             Ok(Err(e)) => {
+                let closed = error::found_closed(&e);
                 if error::breaks_connection(&e) {
                     self.discard(i);
                 } else if !e.is_timeout() {
@@ -186,7 +200,12 @@ impl RedisCache {
                 } else {
                     self.timed_out(i);
                 }
-                Outcome::Sent(error::map(e, what))
+                let e = error::map(e, what);
+                if closed {
+                    Outcome::Closed(e)
+                } else {
+                    Outcome::Sent(e)
+                }
             }
             Err(_) => {
                 self.timed_out(i);

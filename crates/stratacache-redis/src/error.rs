@@ -13,6 +13,15 @@ pub(crate) fn breaks_connection(e: &RedisError) -> bool {
         || e.is_unrecoverable_error()
 }
 
+/// Whether redis-rs reported the connection as closed before the reply (its "broken pipe": the
+/// connection's task had ended, so, as a rule, the command was never written).
+///
+/// redis-rs keeps the `io::Error` behind an `Arc` that does not downcast, so the I/O kind is read
+/// from its text, which is the standard library's description of `BrokenPipe`.
+pub(crate) fn found_closed(e: &RedisError) -> bool {
+    e.kind() == RedisKind::Io && e.to_string().to_ascii_lowercase().contains("broken pipe")
+}
+
 /// Classifies a redis-rs error. `context` says what was being done (`"GET"`, `"connect to
 /// redis://127.0.0.1:7000"`); it must not contain secrets.
 pub(crate) fn map(e: RedisError, context: &str) -> Error {
@@ -43,4 +52,31 @@ pub(crate) fn map(e: RedisError, context: &str) -> Error {
         _ => "",
     };
     Error::new(kind, format!("{context}: {text}{hint}")).with_source(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    #[test]
+    fn a_closed_connection_is_told_from_other_failures() {
+        // What redis-rs answers on a connection whose task has ended.
+        assert!(found_closed(&RedisError::from(io::Error::from(
+            io::ErrorKind::BrokenPipe
+        ))));
+        for kind in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::UnexpectedEof,
+            io::ErrorKind::TimedOut,
+        ] {
+            assert!(
+                !found_closed(&RedisError::from(io::Error::from(kind))),
+                "{kind:?}"
+            );
+        }
+        let reply = RedisError::from((RedisKind::Client, "ERR something"));
+        assert!(!found_closed(&reply));
+    }
 }

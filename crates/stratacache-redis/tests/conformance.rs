@@ -11,7 +11,7 @@ async fn conforms(mode: RedisMode, pool_size: usize) {
     let server = redis_server_or_skip!(mode);
     let server = &server;
     conformance::run(|default_ttl| async move {
-        let mut config = common::config_for(server);
+        let mut config = common::patient_config_for(server);
         config.default_ttl = default_ttl;
         config.pool_size = pool_size;
         RedisCache::connect(config)
@@ -61,7 +61,7 @@ async fn tiered_memory_over_redis() {
     let server = redis_server_or_skip!(RedisMode::Plain);
     let server = &server;
     conformance::run(|default_ttl| async move {
-        let l2 = RedisCache::connect(common::config_for(server))
+        let l2 = RedisCache::connect(common::patient_config_for(server))
             .await
             .expect("connect to the fixture server");
         let l1 = MemoryCache::builder()
@@ -86,7 +86,7 @@ async fn tiered_small_l1_over_mutual_tls() {
     let server = redis_server_or_skip!(RedisMode::MutualTls);
     let server = &server;
     conformance::run(|default_ttl| async move {
-        let l2 = RedisCache::connect(common::config_for(server))
+        let l2 = RedisCache::connect(common::patient_config_for(server))
             .await
             .expect("connect to the fixture server");
         let l1 = MemoryCache::builder().max_entries(16).build().expect("memory L1");
@@ -102,7 +102,7 @@ async fn tiered_small_l1_over_mutual_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_keys() {
     let server = redis_server_or_skip!(RedisMode::Plain);
-    let mut config = common::config_for(&server);
+    let mut config = common::patient_config_for(&server);
     config.scan_count = 50;
     let cache = RedisCache::connect(config).await.expect("connect");
     stratacache_testkit::scan_keys::check(&cache).await;

@@ -206,6 +206,56 @@ async fn commands_that_report_their_effect_are_not_retried_after_a_timeout() {
     assert_eq!(direct.get("c").await.unwrap().as_deref(), Some(&b"new"[..]));
 }
 
+/// A `SET` that the server applied but whose connection broke before the reply is not sent
+/// again: another client deleted the key meanwhile, and a second copy would bring it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_connection_broke_is_not_applied_twice() {
+    let server = redis_server_or_skip!(RedisMode::Plain);
+    let proxy = FaultProxy::start(upstream(&server));
+    let mut config = config_for(&server);
+    config.url = proxy.url();
+    config.command_timeout = Duration::from_secs(5);
+    config.retry.budget = Duration::from_secs(5);
+    let cache = Arc::new(connect(config.clone()).await);
+    let mut direct = config;
+    direct.url = server.url().to_owned();
+    let direct = connect(direct).await;
+
+    // The SET reaches the server; its reply is lost.
+    proxy.drop_replies();
+    let writer = tokio::spawn({
+        let cache = Arc::clone(&cache);
+        async move { cache.set("k", Bytes::from_static(b"v"), Ttl::secs(60)).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !direct.exists("k").await.unwrap() {
+        assert!(Instant::now() < deadline, "the SET never reached the server");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Another client deletes it; then the writer's connection breaks, and the proxy passes again.
+    assert!(direct.delete("k").await.unwrap());
+    proxy.cut();
+    proxy.pass();
+    let written = writer.await.unwrap();
+    assert_eq!(
+        written.as_ref().map_err(stratacache_core::Error::kind),
+        Err(ErrorKind::Connection),
+        "{written:?}"
+    );
+    assert!(
+        !direct.exists("k").await.unwrap(),
+        "a retried SET brought back the deleted value"
+    );
+    // Writes on the connections that died idle in the cut are retried on fresh ones.
+    for i in 0..8 {
+        let key = format!("after:{i}");
+        cache
+            .set(&key, Bytes::from_static(b"v"), Ttl::secs(60))
+            .await
+            .unwrap();
+    }
+}
+
 /// A batch delete is one `UNLINK` and counts what existed.
 #[tokio::test]
 async fn delete_many_removes_a_batch_and_counts_it() {

@@ -28,6 +28,15 @@ pub(crate) fn impatient(mut config: RedisConfig) -> RedisConfig {
     config
 }
 
+/// [`config_for`] with a reply deadline for suites that check behaviour, not latency, under
+/// hundreds of concurrent tasks on a shared, loaded machine (the default of 250 ms is a
+/// production deadline; the fault tests check it).
+pub(crate) fn patient_config_for(server: &RedisServer) -> RedisConfig {
+    let mut config = config_for(server);
+    config.command_timeout = Duration::from_secs(3);
+    config
+}
+
 pub(crate) async fn connect(config: RedisConfig) -> RedisCache {
     RedisCache::connect(config).await.unwrap()
 }
