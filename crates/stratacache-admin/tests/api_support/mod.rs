@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::HttpServer;
 use actix_web::dev::ServerHandle;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::HeaderMap;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use stratacache_admin::server::AdminServer;
 use stratacache_admin::{AdminConfig, AdminState, ApiKeys};
 use stratacache_core::{
     Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, SharedCache, Ttl, async_trait,
@@ -68,10 +68,10 @@ impl TestServer {
     /// Serves `state` with the same application as the binary, on a free port of 127.0.0.1.
     pub fn start(state: AdminState) -> Self {
         let for_app = state.clone();
-        let server = HttpServer::new(move || stratacache_admin::app(for_app.clone()))
+        let server = AdminServer::new(move || stratacache_admin::app(for_app.clone()))
             .workers(1)
             .disable_signals()
-            .shutdown_timeout(1)
+            .shutdown_timeout(Duration::from_secs(1))
             .bind(("127.0.0.1", 0))
             .unwrap();
         let addr = server.addrs()[0];
