@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::HttpServer;
+use stratacache_admin::server::AdminServer;
 use stratacache_admin::{AdminConfig, AdminState, ApiKeys};
 use stratacache_core::{Cache, Ttl};
 use stratacache_factory::{CacheConfig, CacheFactory, CacheRegistry};
@@ -35,7 +35,7 @@ fn spawn_server(state: AdminState) -> (SocketAddr, actix_web::dev::ServerHandle)
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let server = HttpServer::new(move || stratacache_admin::app(state.clone()))
+            let server = AdminServer::new(move || stratacache_admin::app(state.clone()))
                 .workers(1)
                 .bind(("127.0.0.1", 0))
                 .unwrap();

@@ -7,6 +7,8 @@ mod config;
 pub mod error;
 mod routes;
 pub mod schema;
+mod screen;
+pub mod server;
 mod state;
 
 use actix_web::body::MessageBody;
@@ -74,17 +76,24 @@ pub fn default_service() -> Route {
 /// `X-Frame-Options: DENY`, `Cache-Control: no-store`, `Referrer-Policy: no-referrer` and
 /// `Content-Security-Policy: default-src 'none'` (a handler's own value wins).
 pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("Cache-Control", "no-store"))
-        .add(("Referrer-Policy", "no-referrer"))
-        .add(("Content-Security-Policy", "default-src 'none'"))
+    SECURITY_HEADERS
+        .into_iter()
+        .fold(DefaultHeaders::new(), |headers, header| headers.add(header))
 }
 
+/// The headers of [`security_headers`], also sent by the requests [`server::AdminServer`]
+/// refuses before routing.
+pub const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Cache-Control", "no-store"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Content-Security-Policy", "default-src 'none'"),
+];
+
 /// The largest request head accepted by [`app`]: 16 KiB of header names and values. Larger heads
-/// answer 431 with `VALIDATION_ERROR` in the envelope (actix-web itself refuses heads above
-/// 128 KiB or with more than 96 headers before any handler runs).
+/// answer 431 with `VALIDATION_ERROR` in the envelope (heads above 128 KiB or with more than 96
+/// headers never reach the application: [`server::AdminServer`] refuses them).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Refuses requests whose headers add up to more than [`MAX_HEADER_BYTES`].
@@ -112,11 +121,13 @@ pub async fn limit_headers(
 
 /// The whole API as an application: [`configure`], the JSON [`default_service`], the error
 /// envelope for every other error response ([`error::envelope_errors`]), the header size limit
-/// ([`limit_headers`]) and the [`security_headers`]. The server binary and the tests build the same application with it:
+/// ([`limit_headers`]) and the [`security_headers`]. The server binary and the tests build the
+/// same application with it, served by [`server::AdminServer`] (actix-web's `HttpServer` also
+/// serves it, without the envelope on the requests actix-http refuses before routing):
 ///
 /// ```no_run
 /// # async fn run(state: stratacache_admin::AdminState) -> std::io::Result<()> {
-/// actix_web::HttpServer::new(move || stratacache_admin::app(state.clone()))
+/// stratacache_admin::server::AdminServer::new(move || stratacache_admin::app(state.clone()))
 ///     .bind(("127.0.0.1", 8080))?
 ///     .run()
 ///     .await

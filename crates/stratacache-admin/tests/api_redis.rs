@@ -10,7 +10,7 @@ mod api_support;
 
 use std::sync::Arc;
 
-use api_support::{KEY, TestServer, keyed_config, open_config, redact};
+use api_support::{KEY, TestServer, assert_prometheus_text, keyed_config, open_config, redact};
 use serde_json::Value;
 use stratacache_admin::{AdminConfig, AdminState};
 use stratacache_core::Cache;
@@ -222,6 +222,17 @@ async fn a_degraded_start_and_a_lost_server_are_reported() {
         (health.status, health.json()["status"].as_str()),
         (200, Some("degraded"))
     );
+    // No client to probe: the failover's view (still on the fallback), and no duration.
+    let metrics = server.get("/metrics", &[]).await.text();
+    assert!(
+        metrics.lines().any(|l| l == "stratacache_redis_up 0"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("stratacache_redis_probe_duration_seconds"),
+        "{metrics}"
+    );
+    assert_prometheus_text(&metrics);
 }
 
 /// The API over a Redis cache without failover (`AdminState::from_cache`), so that Redis's own
@@ -336,6 +347,13 @@ async fn the_status_tells_where_operations_go_and_metrics_show_the_breaker() {
         ),
         (Some("closed"), Some("connected"))
     );
+    let metrics = server.get("/metrics", &[]).await.text();
+    assert!(
+        metrics.lines().any(|l| l == "stratacache_redis_up 1"),
+        "{metrics}"
+    );
+    assert_redis_families(&metrics);
+    assert_prometheus_text(&metrics);
 
     redis.pause();
     for _ in 0..3 {
@@ -356,7 +374,11 @@ async fn the_status_tells_where_operations_go_and_metrics_show_the_breaker() {
         "{body}"
     );
     let metrics = server.get("/metrics", &[]).await.text();
+    assert_redis_families(&metrics);
+    assert_prometheus_text(&metrics);
+    assert_documented(&metrics);
     for line in [
+        "stratacache_redis_up 0",
         "stratacache_failover_open 1",
         "stratacache_failover_trips_total 1",
     ] {
@@ -375,4 +397,54 @@ async fn the_status_tells_where_operations_go_and_metrics_show_the_breaker() {
     assert_eq!(body["redis"]["status"], "disconnected", "{body}");
     assert!(body["redis"]["version"].is_string(), "INFO answered: {body}");
     assert_eq!(body["failover"]["breaker"], "open");
+    // Reachability is Redis's own, whatever the failover routes: up again.
+    let scrape = server
+        .get("/metrics", &[("accept", "application/openmetrics-text")])
+        .await
+        .text();
+    assert!(scrape.lines().any(|l| l == "stratacache_redis_up 1"), "{scrape}");
+    assert!(
+        scrape.contains("# UNIT stratacache_redis_probe_duration_seconds seconds"),
+        "{scrape}"
+    );
+    assert!(scrape.trim_end().ends_with("# EOF"), "{scrape}");
+}
+
+/// `stratacache_redis_up` and `stratacache_redis_probe_duration_seconds` are there once each,
+/// with a value in range (the probe is bounded by 100 ms; a loaded machine may overrun it a bit).
+fn assert_redis_families(metrics: &str) {
+    let value = |name: &str| -> f64 {
+        let samples: Vec<&str> = metrics
+            .lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .collect();
+        assert_eq!(samples.len(), 1, "{name}:\n{metrics}");
+        samples[0].parse().unwrap()
+    };
+    assert!([0.0, 1.0].contains(&value("stratacache_redis_up")), "{metrics}");
+    let took = value("stratacache_redis_probe_duration_seconds");
+    assert!(took > 0.0 && took.is_finite(), "{metrics}");
+}
+
+/// Every family the API adds to the monitor's (`stratacache_redis_*`, `stratacache_failover_*`)
+/// is in the metrics table of docs/operations.md.
+fn assert_documented(metrics: &str) {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations.md")).unwrap();
+    let added: Vec<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+        .filter(|n| {
+            n.starts_with("stratacache_redis_up")
+                || n.starts_with("stratacache_redis_probe")
+                || n.starts_with("stratacache_failover_")
+        })
+        .collect();
+    assert!(added.len() >= 12, "{added:?}");
+    for name in added {
+        assert!(
+            doc.contains(&format!("| `{name}` |")),
+            "{name} is not in the table of docs/operations.md"
+        );
+    }
 }

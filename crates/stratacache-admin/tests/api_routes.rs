@@ -9,7 +9,7 @@ mod api_support;
 
 use std::collections::BTreeSet;
 
-use api_support::{TestServer, open_config, redact};
+use api_support::{TestServer, assert_prometheus_text, open_config, redact};
 use serde_json::{Value, json};
 use stratacache_admin::{AdminConfig, MAX_KEY_LEN};
 use stratacache_core::{Bytes, Ttl};
@@ -147,47 +147,6 @@ async fn entries_round_trip_and_show_in_both_metrics_documents() {
             "{line} missing from:\n{openmetrics}"
         );
     }
-}
-
-/// The rules of the Prometheus text format 0.0.4 that `promtool check metrics` applies: every
-/// sample belongs to the family declared before it (histograms: `_bucket`, `_sum`, `_count`),
-/// counters are named `..._total`, each family has a HELP and one TYPE, no OpenMetrics lines.
-fn assert_prometheus_text(text: &str) {
-    let mut families: Vec<(String, String)> = Vec::new();
-    let mut helped = BTreeSet::new();
-    for line in text.lines() {
-        assert!(
-            !line.is_empty() && line != "# EOF" && !line.starts_with("# UNIT"),
-            "{line:?}"
-        );
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            helped.insert(rest.split(' ').next().unwrap().to_owned());
-        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap();
-            assert!(helped.contains(name), "TYPE before HELP for {name}");
-            assert!(families.iter().all(|(n, _)| n != name), "{name} declared twice");
-            if kind == "counter" {
-                assert!(name.ends_with("_total"), "counter {name} without _total");
-            }
-            families.push((name.to_owned(), kind.to_owned()));
-        } else {
-            let name = line.split(['{', ' ']).next().unwrap();
-            let (family, kind) = families
-                .last()
-                .unwrap_or_else(|| panic!("sample before any TYPE: {line}"));
-            let ok = match kind.as_str() {
-                "histogram" => ["_bucket", "_sum", "_count"]
-                    .iter()
-                    .any(|s| name.strip_suffix(s) == Some(family.as_str())),
-                _ => name == family,
-            };
-            assert!(ok, "sample {name} under family {family} ({kind})");
-        }
-    }
-    assert!(
-        families.iter().any(|(n, _)| n == "stratacache_operations_total"),
-        "{text}"
-    );
 }
 
 #[actix_web::test]

@@ -240,3 +240,33 @@ fn oversized_request_headers_answer_431_in_the_envelope() {
     let (code, stderr) = server.stop("-TERM");
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+#[test]
+fn requests_refused_before_routing_answer_the_envelope_with_the_security_headers() {
+    let server = Running::start(&[], &[]);
+    let many_headers: String = (0..10_000).map(|i| format!("X-H{i}: v\r\n")).collect();
+    for (request, status) in [
+        (
+            format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "u".repeat(100 * 1024)),
+            "414",
+        ),
+        (format!("GET / HTTP/1.1\r\nHost: t\r\n{many_headers}\r\n"), "431"),
+        (
+            "PUT /internal/cache/entries/k HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999999\r\n\r\n"
+                .to_owned(),
+            "400",
+        ),
+    ] {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        let _ = stream.write_all(request.as_bytes());
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+        assert!(raw.starts_with(&format!("http/1.1 {status}")), "{raw:.300}");
+        assert!(raw.contains("x-content-type-options: nosniff"), "{raw:.300}");
+        assert!(raw.contains("\"error_code\":\"validation_error\""), "{raw:.300}");
+        assert_eq!(server.get("/internal/cache/health/live").0, 200);
+    }
+    let (code, stderr) = server.stop("-TERM");
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -22,14 +22,15 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{Error, HttpServer};
 use clap::{Parser, ValueEnum};
+use stratacache_admin::server::AdminServer;
 use stratacache_admin::{AdminConfig, AdminState, REQUIRE_AUTH_FOR_READS_VAR};
 use stratacache_core::ErrorKind;
 use stratacache_factory::{CacheConfig, CacheFactory, CacheRegistry};
@@ -141,8 +142,8 @@ async fn serve(bind: SocketAddr, config: CacheConfig, admin: AdminConfig) -> Exi
     registry.register_with_closer("default", built.cache.clone(), built.closer());
     let state = AdminState::new(built, Arc::clone(&registry), admin);
 
-    let server = HttpServer::new(move || stratacache_admin::app(state.clone()).wrap(from_fn(request_id)))
-        .shutdown_timeout(30)
+    let server = AdminServer::new(move || stratacache_admin::app(state.clone()).wrap(from_fn(request_id)))
+        .shutdown_timeout(Duration::from_secs(30))
         .bind(bind);
     let server = match server {
         Ok(server) => server,

@@ -141,8 +141,13 @@ pub(crate) async fn prometheus(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let monitor = monitor(&state)?;
+    // First, so that the Redis memory gauge of the monitor is the one just read.
+    let probe = super::status::probe_redis(&state).await;
     let stats = state.cache().stats().await;
     let mut openmetrics = monitor.render_prometheus(Some(&stats));
+    if let Some(built) = state.built() {
+        append_redis(&mut openmetrics, built, probe.as_ref());
+    }
     if let Some(failover) = state.built().and_then(|b| b.failover.as_ref()) {
         append_failover(&mut openmetrics, failover);
     }
@@ -217,12 +222,57 @@ pub(crate) fn to_prometheus_text(openmetrics: &str) -> String {
     out
 }
 
+/// Takes the closing `# EOF` (and what follows) off `openmetrics`, to add families before it.
+fn split_eof(openmetrics: &mut String) -> String {
+    let body_end = openmetrics.rfind("# EOF").unwrap_or(openmetrics.len());
+    openmetrics.split_off(body_end)
+}
+
+/// Adds the Redis reachability families (OpenMetrics text) before the closing `# EOF`:
+/// `stratacache_redis_up` (1 when the scrape's bounded `INFO` answered, 0 when it failed or
+/// timed out) and `stratacache_redis_probe_duration_seconds` (how long it took, at most about
+/// 100 ms). Without a Redis client (a degraded start), `stratacache_redis_up` is the failover's
+/// view: 1 once it routes to Redis again. Nothing for a memory-only cache.
+pub(crate) fn append_redis(
+    openmetrics: &mut String,
+    built: &stratacache_factory::BuiltCache,
+    probe: Option<&super::status::RedisProbe>,
+) {
+    use std::fmt::Write as _;
+    let up = match probe {
+        Some(probe) => probe.reached(),
+        None if built.backend == stratacache_factory::Backend::Memory => return,
+        None => built
+            .failover
+            .as_ref()
+            .is_some_and(|f| f.state() == stratacache_factory::FailoverState::Primary),
+    };
+    let eof = split_eof(openmetrics);
+    let out = openmetrics;
+    let _ = writeln!(
+        out,
+        "# HELP stratacache_redis_up 1 when Redis answered INFO within 100 ms at this scrape, 0 \
+         when it did not.\n# TYPE stratacache_redis_up gauge\nstratacache_redis_up {}",
+        u8::from(up)
+    );
+    if let Some(probe) = probe {
+        let _ = writeln!(
+            out,
+            "# HELP stratacache_redis_probe_duration_seconds How long this scrape's INFO to Redis \
+             took (bounded by 100 ms).\n# TYPE stratacache_redis_probe_duration_seconds gauge\n\
+             # UNIT stratacache_redis_probe_duration_seconds seconds\n\
+             stratacache_redis_probe_duration_seconds {}",
+            probe.took.as_secs_f64()
+        );
+    }
+    out.push_str(&eof);
+}
+
 /// Adds the failover's families (OpenMetrics text) before the closing `# EOF`: the breaker's
 /// state and every counter of [`FailoverCounters`](stratacache_factory::FailoverCounters).
 pub(crate) fn append_failover(openmetrics: &mut String, failover: &stratacache_factory::FailoverCache) {
     use std::fmt::Write as _;
-    let body_end = openmetrics.rfind("# EOF").unwrap_or(openmetrics.len());
-    let eof = openmetrics.split_off(body_end);
+    let eof = split_eof(openmetrics);
     let open = u8::from(failover.state() == stratacache_factory::FailoverState::Fallback);
     let out = openmetrics;
     let _ = writeln!(

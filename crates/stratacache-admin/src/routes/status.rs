@@ -78,31 +78,56 @@ pub(crate) async fn status(_: ReadAccess, state: Data<AdminState>) -> Json<Cache
     Json(collect(&state).await)
 }
 
+/// One bounded check of the Redis server behind a factory-built cache: `INFO`, within
+/// [`REDIS_STATUS_TIMEOUT`], and how long it took. The status and the Prometheus scrape both use
+/// it (and so record the server's memory in the monitor).
+pub(crate) struct RedisProbe {
+    /// The server's figures, or why there are none (it did not answer in time).
+    pub(crate) result: Result<RedisStatus, String>,
+    /// How long the check took (at most about [`REDIS_STATUS_TIMEOUT`]).
+    pub(crate) took: Duration,
+}
+
+impl RedisProbe {
+    /// Whether Redis answered `INFO`.
+    pub(crate) fn reached(&self) -> bool {
+        self.result.as_ref().is_ok_and(|s| s.connected)
+    }
+}
+
+/// Probes the Redis server of `state`'s cache, `None` without one (a memory cache, a degraded
+/// start, a cache not built by the factory).
+pub(crate) async fn probe_redis(state: &AdminState) -> Option<RedisProbe> {
+    let redis = state.built()?.redis.as_ref()?;
+    let started = Instant::now();
+    let result = match tokio::time::timeout(REDIS_STATUS_TIMEOUT, redis.server_status()).await {
+        Ok(status) => Ok(status),
+        Err(_) => Err(format!("Redis did not answer within {REDIS_STATUS_TIMEOUT:?}")),
+    };
+    let probe = RedisProbe {
+        result,
+        took: started.elapsed(),
+    };
+    if let (Some(monitor), Ok(status)) = (state.monitor(), &probe.result)
+        && let Some(bytes) = status.used_memory_bytes
+    {
+        monitor.record_redis_memory(bytes);
+    }
+    Some(probe)
+}
+
 pub(crate) async fn collect(state: &AdminState) -> CacheStatus {
     let stats = state.cache().stats().await;
     let snapshot = state.monitor().map(|m| m.snapshot(Some(&stats)));
     let built = state.built();
-    let redis_status = match built.and_then(|b| b.redis.as_ref()) {
-        Some(redis) => Some(
-            match tokio::time::timeout(REDIS_STATUS_TIMEOUT, redis.server_status()).await {
-                Ok(mut status) => {
-                    let routed = built
-                        .and_then(|b| b.failover.as_ref())
-                        .is_none_or(|f| f.state() == stratacache_factory::FailoverState::Primary);
-                    if status.connected && routed {
-                        status.keys_in_namespace = state.key_count().current(redis).await;
-                    }
-                    Ok(status)
-                }
-                Err(_) => Err(format!("Redis did not answer within {REDIS_STATUS_TIMEOUT:?}")),
-            },
-        ),
-        None => None,
-    };
-    if let (Some(monitor), Some(Ok(status))) = (state.monitor(), &redis_status)
-        && let Some(bytes) = status.used_memory_bytes
-    {
-        monitor.record_redis_memory(bytes);
+    let mut redis_status = probe_redis(state).await.map(|probe| probe.result);
+    if let (Some(redis), Some(Ok(status))) = (built.and_then(|b| b.redis.as_ref()), &mut redis_status) {
+        let routed = built
+            .and_then(|b| b.failover.as_ref())
+            .is_none_or(|f| f.state() == stratacache_factory::FailoverState::Primary);
+        if status.connected && routed {
+            status.keys_in_namespace = state.key_count().current(redis).await;
+        }
     }
     let redis = redis_section(built, redis_status.as_ref());
     let ai_metrics = built

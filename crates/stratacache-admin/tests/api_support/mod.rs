@@ -4,18 +4,19 @@
 
 #![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::HttpServer;
 use actix_web::dev::ServerHandle;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::header::HeaderMap;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use stratacache_admin::server::AdminServer;
 use stratacache_admin::{AdminConfig, AdminState, ApiKeys};
 use stratacache_core::{
     Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, SharedCache, Ttl, async_trait,
@@ -68,10 +69,10 @@ impl TestServer {
     /// Serves `state` with the same application as the binary, on a free port of 127.0.0.1.
     pub fn start(state: AdminState) -> Self {
         let for_app = state.clone();
-        let server = HttpServer::new(move || stratacache_admin::app(for_app.clone()))
+        let server = AdminServer::new(move || stratacache_admin::app(for_app.clone()))
             .workers(1)
             .disable_signals()
-            .shutdown_timeout(1)
+            .shutdown_timeout(Duration::from_secs(1))
             .bind(("127.0.0.1", 0))
             .unwrap();
         let addr = server.addrs()[0];
@@ -293,4 +294,45 @@ impl Cache for FailingCache {
     async fn stats(&self) -> CacheStats {
         CacheStats::new("failing")
     }
+}
+
+/// The rules of the Prometheus text format 0.0.4 that `promtool check metrics` applies: every
+/// sample belongs to the family declared before it (histograms: `_bucket`, `_sum`, `_count`),
+/// counters are named `..._total`, each family has a HELP and one TYPE, no OpenMetrics lines.
+pub fn assert_prometheus_text(text: &str) {
+    let mut families: Vec<(String, String)> = Vec::new();
+    let mut helped = BTreeSet::new();
+    for line in text.lines() {
+        assert!(
+            !line.is_empty() && line != "# EOF" && !line.starts_with("# UNIT"),
+            "{line:?}"
+        );
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.insert(rest.split(' ').next().unwrap().to_owned());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(helped.contains(name), "TYPE before HELP for {name}");
+            assert!(families.iter().all(|(n, _)| n != name), "{name} declared twice");
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "counter {name} without _total");
+            }
+            families.push((name.to_owned(), kind.to_owned()));
+        } else {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let (family, kind) = families
+                .last()
+                .unwrap_or_else(|| panic!("sample before any TYPE: {line}"));
+            let ok = match kind.as_str() {
+                "histogram" => ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .any(|s| name.strip_suffix(s) == Some(family.as_str())),
+                _ => name == family,
+            };
+            assert!(ok, "sample {name} under family {family} ({kind})");
+        }
+    }
+    assert!(
+        families.iter().any(|(n, _)| n == "stratacache_operations_total"),
+        "{text}"
+    );
 }
