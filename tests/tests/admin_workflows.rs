@@ -111,7 +111,7 @@ impl Mode {
         let mut config = CacheConfig::preset(preset);
         config.environment = stratacache_factory::Environment::Testing;
         if let Self::Redis(server) = self {
-            config.redis_url = Some(server.url().to_owned());
+            config.redis_url = Some(server.url().into());
             config.namespace = stratacache_testkit::redis::unique_namespace("e2e");
         }
         config

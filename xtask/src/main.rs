@@ -35,9 +35,10 @@ Commands:
   e2e [args...]   run the cross-crate end-to-end tests (package stratacache-e2e in tests/) against
                   real servers (redis-server is installed or required, as for `test`)
   bench [filter]  run the benchmarks (bench profile), only those matching `filter` if given
-  reencrypt --namespace NS [--pattern GLOB] [--seal-plaintext]
+  reencrypt [--namespace NS] [--pattern GLOB] [--seal-plaintext]
                   re-seal a Redis namespace under REDIS_ENCRYPTION_KEY (key rotation; see
-                  docs/security.md); reads CACHE_REDIS_URL and the REDIS_* variables
+                  docs/security.md); configured from the environment exactly as the factory
+                  (CACHE_PRESET, CACHE_REDIS_URL, CACHE_CUSTOM_CONFIG, REDIS_*)
   help            print this message
 ";
 

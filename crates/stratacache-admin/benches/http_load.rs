@@ -159,7 +159,7 @@ fn main() {
     let server = RedisServer::builder(RedisMode::Plain).local().start_or_skip();
     rt.block_on(async {
         let mut config = CacheConfig::testing();
-        config.redis_url = server.as_ref().map(|s| s.url().to_owned());
+        config.redis_url = server.as_ref().map(|s| s.url().into());
         config.enable_l1_cache = false;
         let built = CacheFactory::from_config(config).await.unwrap();
         built.cache.set(KEY, "a cached value".into(), Ttl::Never).await.unwrap();

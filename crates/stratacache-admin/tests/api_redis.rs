@@ -23,7 +23,7 @@ use stratacache_testkit::redis_server_or_skip;
 /// The testing preset (database 15, no memory tier) on `url`, in a namespace of its own.
 fn testing_config(url: &str) -> CacheConfig {
     let mut config = CacheConfig::testing();
-    config.redis_url = Some(url.to_owned());
+    config.redis_url = Some(url.into());
     config.namespace = unique_namespace("admin");
     config
 }

@@ -302,7 +302,7 @@ async fn the_ai_preset_reports_ai_settings() {
 async fn preset_disabled_with_a_redis_url_reports_redis_disconnected() {
     let mut config = CacheConfig::preset(Preset::Disabled);
     // Never connected to: the preset runs on the memory cache.
-    config.redis_url = Some("redis://127.0.0.1:1".to_owned());
+    config.redis_url = Some("redis://127.0.0.1:1".into());
     let server = TestServer::built(CacheFactory::from_config(config).await.unwrap(), open_config());
     let body = server.get("/internal/cache/status", &[]).await.json();
     assert_eq!(body["redis"]["status"], "disconnected", "{body}");

@@ -143,6 +143,58 @@ fn runs_on_redis_from_the_environment() {
     assert!(stderr.lines().any(|l| l.starts_with('{')), "JSON logs: {stderr}");
 }
 
+/// Debug-level logs and every response of the binary are free of the URL's password, the ACL
+/// password and the encryption keys: a password in the URL, an ACL user, and a degraded start on
+/// a dead URL with a password (whose warning names the URL).
+#[test]
+fn secrets_never_show_in_logs_or_responses() {
+    let password = redis_server_or_skip!(RedisMode::Password);
+    let acl = redis_server_or_skip!(RedisMode::Acl);
+    let (key, older) = (
+        stratacache_crypto::generate_key(),
+        stratacache_crypto::generate_key(),
+    );
+    let (key, older) = (key.as_str(), older.as_str());
+    let pw = password.password().unwrap();
+    let with_creds = format!("redis://:{pw}@{}:{}", password.host(), password.port());
+    let dead = format!("redis://:{pw}@127.0.0.1:1");
+    let cases: [Vec<(&str, &str)>; 3] = [
+        vec![("CACHE_REDIS_URL", &with_creds)],
+        vec![("CACHE_REDIS_URL", &dead)],
+        vec![
+            ("CACHE_REDIS_URL", acl.url()),
+            ("REDIS_ACL_USERNAME", acl.username().unwrap()),
+            ("REDIS_ACL_PASSWORD", acl.password().unwrap()),
+        ],
+    ];
+    for mut env in cases {
+        env.extend([
+            ("REDIS_ENCRYPTION_KEY", key),
+            ("REDIS_ENCRYPTION_KEYS", older),
+            ("RUST_LOG", "debug"),
+        ]);
+        let server = Running::start(&["--preset", "simple"], &env);
+        let mut shown = String::new();
+        for path in [
+            "/internal/cache/status",
+            "/internal/cache/health",
+            "/internal/cache/metrics",
+            "/metrics",
+        ] {
+            let (_, head, body) = server.get(path);
+            shown.push_str(&head);
+            shown.push_str(&body);
+        }
+        let (code, stderr) = server.stop("-TERM");
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(stderr.contains("DEBUG"), "debug logs: {stderr}");
+        shown.push_str(&stderr);
+        for secret in [pw, acl.password().unwrap(), key, older] {
+            assert!(!shown.contains(secret), "a secret shows ({env:?}): {shown}");
+        }
+    }
+}
+
 #[test]
 fn an_invalid_configuration_exits_with_code_2_and_the_message() {
     let cases: [(&[&str], &[(&str, &str)], &str); 6] = [

@@ -6,6 +6,9 @@ mod cache;
 mod error;
 pub mod glob;
 mod layer;
+mod namespace;
+#[cfg(feature = "url")]
+mod redis_url;
 mod scan;
 mod secret;
 mod stats;
@@ -19,8 +22,12 @@ pub use cache::{Cache, SharedCache};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use glob::Glob;
 pub use layer::{Identity, Layer, LayerExt, Stack};
+pub use namespace::{MAX_NAMESPACE_LEN, NAMESPACE_RULE, NamespaceError, validate_namespace};
+#[cfg(feature = "url")]
+#[cfg_attr(docsrs, doc(cfg(feature = "url")))]
+pub use redis_url::{REDACTED_PASSWORD, RedisUrl, RedisUrlParts, UNPARSABLE_URL, redact_url};
 pub use scan::ScanKeys;
-pub use secret::{Secret, redact_url};
+pub use secret::Secret;
 pub use stats::{CacheStats, CompressionStats, EncryptionStats, Health, HealthStatus, StatsCounters};
 pub use ttl::{Expiry, MAX_TTL, MIN_TTL, Ttl};
 #[cfg(feature = "postcard")]

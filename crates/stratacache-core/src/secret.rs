@@ -1,4 +1,4 @@
-//! [`Secret`], a password or key that never shows, and [`redact_url`] for URLs that may carry one.
+//! [`Secret`], a password or key that never shows.
 
 use std::fmt;
 
@@ -66,34 +66,5 @@ impl Serialize for Secret {
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Self::new)
-    }
-}
-
-/// `url` with any password replaced by `***`, safe for logs and errors:
-/// `redis://user:pw@host:6379/0` becomes `redis://user:***@host:6379/0`.
-///
-/// ```
-/// use stratacache_core::redact_url;
-///
-/// assert_eq!(redact_url("rediss://app:s3cret@cache:6380/2"), "rediss://app:***@cache:6380/2");
-/// assert_eq!(redact_url("redis://:s3cret@cache"), "redis://:***@cache");
-/// assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_owned(),
     }
 }

@@ -56,7 +56,7 @@ fn main() {
         let port = closed_port();
         let (med, worst) = time(rounds, || async {
             let mut config = CacheConfig::testing();
-            config.redis_url = Some(format!("redis://127.0.0.1:{port}"));
+            config.redis_url = Some(format!("redis://127.0.0.1:{port}").into());
             let start = Instant::now();
             let built = CacheFactory::from_config(config).await.unwrap();
             let elapsed = start.elapsed();
@@ -73,7 +73,7 @@ fn main() {
         };
         let (med, worst) = time(rounds, || async {
             let mut config = CacheConfig::testing();
-            config.redis_url = Some(server.url().to_owned());
+            config.redis_url = Some(server.url().into());
             config.enable_l1_cache = true;
             let start = Instant::now();
             let built = CacheFactory::from_config(config).await.unwrap();

@@ -39,32 +39,3 @@ pub(crate) fn no_crypto(settings: &EncryptionSettings) -> Result<()> {
     }
     Ok(())
 }
-
-/// The Redis settings of a configuration.
-#[cfg(feature = "redis")]
-pub(crate) fn redis_config(config: &CacheConfig) -> Option<stratacache_redis::RedisConfig> {
-    use stratacache_redis::{RedisConfig, Secret};
-    let url = config.effective_redis_url()?;
-    let mut redis = RedisConfig::new(url);
-    redis.namespace.clone_from(&config.namespace);
-    redis.database = config.redis_database;
-    redis.pool_size = config.max_connections as usize;
-    redis.connect_timeout = config.connection_timeout;
-    redis.command_timeout = config.command_timeout;
-    redis.default_ttl = Some(config.default_ttl);
-    redis.security.password = config.redis_password.as_ref().map(|s| Secret::new(s.expose()));
-    redis.security.username.clone_from(&config.acl_username);
-    redis.security.tls.ca_file.clone_from(&config.tls_ca_path);
-    redis
-        .security
-        .tls
-        .client_cert_file
-        .clone_from(&config.tls_cert_path);
-    redis
-        .security
-        .tls
-        .client_key_file
-        .clone_from(&config.tls_key_path);
-    redis.security.tls.verify_certificates = config.verify_certificates;
-    Some(redis)
-}

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use stratacache_core::redact_url;
+use stratacache_core::{RedisUrl, validate_namespace};
 
 use crate::preset::{Environment, Preset, Strategy};
 use crate::problem::{ConfigError, Problem};
@@ -234,8 +234,9 @@ pub struct CacheConfig {
     pub strategy: Strategy,
     /// The deployment environment (`ENVIRONMENT`): decides the security rules.
     pub environment: Environment,
-    /// `redis://` or `rediss://` URL; `None`: a memory-only cache.
-    pub redis_url: Option<String>,
+    /// `redis://` or `rediss://` URL; `None`: a memory-only cache. Held as a secret: `Debug` and
+    /// serialization show it with its password replaced by `***`.
+    pub redis_url: Option<RedisUrl>,
     /// Redis password (`REDIS_AUTH`, or the ACL user's password with `acl_username`).
     pub redis_password: Option<Secret>,
     /// Redis ACL user name (`REDIS_ACL_USERNAME`); requires a password.
@@ -296,7 +297,8 @@ pub struct CacheConfig {
 
 impl fmt::Debug for CacheConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Serialization already hides secrets and redacts nothing else.
+        // Serialization already hides secrets (passwords, keys, the URL's password) and redacts
+        // nothing else.
         match serde_json::to_string(self) {
             Ok(json) => write!(f, "CacheConfig {json}"),
             Err(_) => f.write_str("CacheConfig { .. }"),
@@ -311,25 +313,19 @@ impl CacheConfig {
     }
 
     /// The Redis URL with `use_tls` applied (`redis://` becomes `rediss://`), if any.
-    pub fn effective_redis_url(&self) -> Option<String> {
-        let url = self.redis_url.as_deref()?;
-        if self.use_tls
-            && let Some(rest) = url.strip_prefix("redis://")
-        {
-            return Some(format!("rediss://{rest}"));
-        }
-        Some(url.to_owned())
+    pub fn effective_redis_url(&self) -> Option<RedisUrl> {
+        let url = self.redis_url.as_ref()?;
+        Some(if self.use_tls { url.with_tls() } else { url.clone() })
     }
 
     /// Whether connections to Redis use TLS.
     pub fn uses_tls(&self) -> bool {
-        self.effective_redis_url()
-            .is_some_and(|u| u.starts_with("rediss://"))
+        self.effective_redis_url().is_some_and(|u| u.uses_tls())
     }
 
     /// Whether Redis authentication is configured (a password setting or credentials in the URL).
     pub fn has_authentication(&self) -> bool {
-        self.redis_password.is_some() || self.redis_url.as_deref().is_some_and(url_has_password)
+        self.redis_password.is_some() || self.redis_url.as_ref().is_some_and(RedisUrl::has_password)
     }
 
     /// Whether this configuration builds a memory-only cache: the `disabled` preset, or no URL.
@@ -413,15 +409,8 @@ impl CacheConfig {
         );
         self.check_ai(p);
         self.check_redis(p);
-        if self.namespace.is_empty()
-            || self.namespace.len() > 64
-            || self.namespace.chars().any(char::is_control)
-        {
-            p.push(Problem::new(
-                "namespace",
-                format!("{:?}", self.namespace),
-                "1..=64 bytes without control characters",
-            ));
+        if let Err(e) = validate_namespace(&self.namespace) {
+            p.push(Problem::new("namespace", e.value(), e.accepted()));
         }
         if let Some(db) = self.redis_database
             && !(0..=9999).contains(&db)
@@ -503,25 +492,25 @@ impl CacheConfig {
                 "both (mutual TLS) or neither",
             ));
         }
-        let Some(url) = self.redis_url.as_deref() else {
+        let Some(url) = self.effective_redis_url() else {
             return;
         };
-        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        if let Err(e) = url.parse() {
             p.push(Problem::new(
                 "redis_url",
-                redact_url(url),
-                "a redis:// or rediss:// URL",
+                format!("{url} ({e})"),
+                "a redis:// or rediss:// URL: [user[:password]@]host[:port][/database]",
             ));
             return;
         }
         if self.is_memory_only() {
             return;
         }
-        self.check_security(p, url);
+        self.check_security(p, &url);
     }
 
     /// The reference system's security rules by environment.
-    fn check_security(&self, p: &mut Vec<Problem>, url: &str) {
+    fn check_security(&self, p: &mut Vec<Problem>, url: &RedisUrl) {
         let env = self.environment;
         if env == Environment::Production && self.uses_tls() && !self.verify_certificates {
             p.push(Problem::new(
@@ -551,7 +540,7 @@ impl CacheConfig {
             };
             p.push(Problem::new(
                 "use_tls",
-                format!("false for {} ({why})", redact_url(url)),
+                format!("false for {url} ({why})"),
                 "TLS: a rediss:// URL or use_tls=true",
             ));
         }
@@ -572,26 +561,5 @@ fn range<T: PartialOrd + fmt::Display + Copy>(
             format!(" {unit}")
         };
         p.push(Problem::new(name, v.to_string(), format!("{lo}..={hi}{unit}")));
-    }
-}
-
-/// Whether a Redis URL carries a password (`redis://[user]:password@host`).
-fn url_has_password(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    authority
-        .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.split_once(':').is_some_and(|(_, pw)| !pw.is_empty()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_with_passwords_count_as_authentication() {
-        assert!(url_has_password("redis://u:pw@h:1"));
-        assert!(!url_has_password("redis://u@h:1"));
-        assert!(!url_has_password("redis://h:1/0"));
     }
 }

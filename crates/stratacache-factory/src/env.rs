@@ -10,8 +10,7 @@ use serde_json::{Map, Value};
 use crate::config::{CacheConfig, HashAlgorithm, LogLevel, TierSizes};
 use crate::preset::{Environment, Preset};
 use crate::problem::{ConfigError, Problem, suggestion};
-use stratacache_core::Secret;
-use stratacache_core::redact_url;
+use stratacache_core::{NAMESPACE_RULE, RedisUrl, Secret, redact_url};
 
 /// An environment variable the factory reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +162,7 @@ pub const OVERRIDE_KEYS: &[OverrideKey] = &[
     key("acl_password", "a string, or null", false),
     key("tls_ca_path", "path of an existing file, or null", false),
     key("verify_certificates", "true or false", false),
-    key("namespace", "1..=64 bytes without control characters", false),
+    key("namespace", NAMESPACE_RULE, false),
     key("redis_database", "integer 0..=9999, or null", false),
     key("fail_on_connection_error", "true or false", false),
     key("enable_l1_cache", "true or false", false),
@@ -243,7 +242,7 @@ impl CacheConfig {
             parsed
         };
         if let Some(url) = get("CACHE_REDIS_URL") {
-            self.redis_url = Some(url.trim().to_owned());
+            self.redis_url = Some(RedisUrl::new(url));
         }
         if let Some(ai) = boolean("ENABLE_AI_CACHE", p) {
             self.enable_ai_cache = ai;
@@ -297,6 +296,59 @@ impl CacheConfig {
         if let Some(k) = get("REDIS_ENCRYPTION_KEYS") {
             self.encryption.older_keys = Some(Secret::new(k));
         }
+    }
+
+    /// The Redis settings of this configuration (`None` without a URL): the one mapping from the
+    /// environment's vocabulary (`CACHE_REDIS_URL`, `REDIS_*`, `CACHE_CUSTOM_CONFIG`'s
+    /// `redis_database`, `namespace`, `use_tls`, `verify_certificates`, timeouts, ...) to a
+    /// [`RedisConfig`](stratacache_redis::RedisConfig). The factory connects with it, and so does
+    /// the re-encryption pass ([`reencrypt_from_env`](crate::reencrypt_from_env)), so both
+    /// reach the same database, namespace and server.
+    ///
+    /// ```
+    /// use stratacache_factory::CacheConfig;
+    ///
+    /// let env = [
+    ///     ("ENVIRONMENT", "testing"),
+    ///     ("CACHE_REDIS_URL", "redis://cache:6379"),
+    ///     ("CACHE_CUSTOM_CONFIG", r#"{"redis_database": 4, "namespace": "web", "use_tls": true}"#),
+    /// ];
+    /// let config = CacheConfig::from_env_with(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap();
+    /// let redis = config.redis_config().unwrap();
+    /// assert_eq!((redis.database, redis.namespace.as_str()), (Some(4), "web"));
+    /// assert_eq!(redis.url.expose(), "rediss://cache:6379");
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_config(&self) -> Option<stratacache_redis::RedisConfig> {
+        let mut redis = stratacache_redis::RedisConfig::new(self.effective_redis_url()?);
+        redis.namespace.clone_from(&self.namespace);
+        redis.database = self.redis_database;
+        redis.pool_size = self.max_connections as usize;
+        redis.connect_timeout = self.connection_timeout;
+        redis.command_timeout = self.command_timeout;
+        redis.default_ttl = Some(self.default_ttl);
+        redis.security.password.clone_from(&self.redis_password);
+        redis.security.username.clone_from(&self.acl_username);
+        let tls = &mut redis.security.tls;
+        tls.ca_file.clone_from(&self.tls_ca_path);
+        tls.client_cert_file.clone_from(&self.tls_cert_path);
+        tls.client_key_file.clone_from(&self.tls_key_path);
+        tls.verify_certificates = self.verify_certificates;
+        Some(redis)
+    }
+
+    /// The key ring of the configured encryption keys (`REDIS_ENCRYPTION_KEY`, then the older
+    /// `REDIS_ENCRYPTION_KEYS`); `None` without a key.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Configuration`](stratacache_core::ErrorKind::Configuration) when a key does
+    /// not parse (the key is never shown).
+    #[cfg(feature = "crypto")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
+    pub fn key_ring(&self) -> stratacache_core::Result<Option<stratacache_crypto::KeyRing>> {
+        crate::build::key_ring(&self.encryption)
     }
 
     /// Applies a JSON object of override keys (the format of `CACHE_CUSTOM_CONFIG`), then

@@ -154,7 +154,7 @@ impl CacheFactory {
     /// As [`from_config`](Self::from_config).
     pub async fn for_web_app(redis_url: Option<&str>) -> Result<BuiltCache> {
         let mut config = CacheConfig::web_app();
-        config.redis_url = redis_url.map(str::to_owned);
+        config.redis_url = redis_url.map(stratacache_core::RedisUrl::from);
         Self::from_config(config).await
     }
 
@@ -166,7 +166,7 @@ impl CacheFactory {
     /// As [`from_config`](Self::from_config).
     pub async fn for_ai_app(redis_url: Option<&str>) -> Result<BuiltCache> {
         let mut config = CacheConfig::ai_app();
-        config.redis_url = redis_url.map(str::to_owned);
+        config.redis_url = redis_url.map(stratacache_core::RedisUrl::from);
         Self::from_config(config).await
     }
 
@@ -179,7 +179,7 @@ impl CacheFactory {
     /// As [`from_config`](Self::from_config).
     pub async fn for_testing(redis_url: Option<&str>) -> Result<BuiltCache> {
         let mut config = CacheConfig::testing();
-        config.redis_url = redis_url.map(str::to_owned);
+        config.redis_url = redis_url.map(stratacache_core::RedisUrl::from);
         Self::from_config(config).await
     }
 
@@ -343,7 +343,7 @@ async fn redis_backend(config: &CacheConfig) -> Result<Base> {
 async fn redis_backend(config: &CacheConfig) -> Result<Base> {
     use stratacache_redis::RedisCache;
 
-    let Some(redis_config) = build::redis_config(config) else {
+    let Some(redis_config) = config.redis_config() else {
         return memory_base(config);
     };
     let kind = if config.enable_l1_cache {
@@ -380,7 +380,7 @@ async fn redis_backend(config: &CacheConfig) -> Result<Base> {
             let reason = format!(
                 "Redis at {} cannot be reached ({e}); the {} runs on its memory fallback and \
                  returns to Redis when it answers",
-                stratacache_redis::redact_url(&redis_config.url),
+                redis_config.url,
                 kind.describe()
             );
             tracing::warn!("{reason}");
@@ -405,7 +405,7 @@ async fn redis_backend(config: &CacheConfig) -> Result<Base> {
             format!(
                 "cannot start the {} on Redis at {}: {e}",
                 kind.describe(),
-                stratacache_redis::redact_url(&redis_config.url)
+                redis_config.url
             ),
         )),
     }

@@ -12,6 +12,8 @@ pub mod health;
 mod preset;
 mod problem;
 pub mod registry;
+#[cfg(all(feature = "redis", feature = "crypto"))]
+mod rotation;
 
 pub use ai::{AiMetrics, AiResponseCache, OTHER_OPERATIONS, OperationMetrics, UNLISTED_OPERATIONS};
 pub use config::{AiSettings, CacheConfig, EncryptionSettings, HashAlgorithm, LogLevel, TierSizes};
@@ -24,5 +26,8 @@ pub use preset::{
 };
 pub use problem::{ConfigError, Problem};
 pub use registry::{CacheRegistry, Closer, RegisteredCache, ShutdownReport};
+#[cfg(all(feature = "redis", feature = "crypto"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "crypto"))))]
+pub use rotation::{reencrypt_from_env, reencrypt_from_env_with};
 pub use stratacache_core;
 pub use stratacache_core::Secret;

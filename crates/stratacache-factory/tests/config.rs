@@ -101,7 +101,10 @@ fn precedence_is_preset_then_environment_then_custom_json() {
         ),
     ])
     .unwrap();
-    assert_eq!(c.redis_url.as_deref(), Some("redis://json-host:2"));
+    assert_eq!(
+        c.redis_url.as_ref().map(|u| u.expose()),
+        Some("redis://json-host:2")
+    );
     assert!(c.enable_ai_cache);
     assert_eq!(c.compression_threshold, 700);
     assert_eq!(c.compression_level, 3, "untouched values keep the preset's");
@@ -159,7 +162,7 @@ fn every_environment_variable_takes_effect() {
                 ("CACHE_REDIS_URL", "redis://h:1".into()),
                 ("ENVIRONMENT", "testing".into()),
             ],
-            Box::new(|c| c.redis_url.as_deref() == Some("redis://h:1")),
+            Box::new(|c| c.redis_url.as_ref().map(|u| u.expose()) == Some("redis://h:1")),
         ),
         (
             "ENABLE_AI_CACHE",
@@ -467,19 +470,59 @@ fn the_escape_hatch_waives_the_security_rules() {
     assert!(c.redis_password.is_none());
 }
 
+/// URL credentials, ACL and AUTH passwords and encryption keys never show in the configuration's
+/// `Debug`, its JSON, or the messages of an invalid configuration.
 #[test]
 fn secrets_never_show() {
-    let c = resolve(&[
-        ("REDIS_AUTH", "hunter2"),
-        ("REDIS_ENCRYPTION_KEY", &stratacache_crypto::generate_key()),
-    ])
-    .unwrap();
-    let shown = format!("{c:?} {}", serde_json::to_string(&c).unwrap());
-    assert!(!shown.contains("hunter2"), "{shown}");
-    assert!(
-        !shown.contains(c.encryption.key.as_ref().unwrap().expose()),
-        "{shown}"
+    let (key, older) = (
+        stratacache_crypto::generate_key(),
+        stratacache_crypto::generate_key(),
     );
+    let secrets = [
+        "url-s3cret",
+        "acl-s3cret",
+        "auth-s3cret",
+        key.as_str(),
+        older.as_str(),
+    ];
+    let keys = [
+        ("REDIS_ENCRYPTION_KEY", key.as_str()),
+        ("REDIS_ENCRYPTION_KEYS", older.as_str()),
+    ];
+    for vars in [
+        vec![("CACHE_REDIS_URL", "redis://app:url-s3cret@h:1/2?protocol=resp3")],
+        vec![("CACHE_REDIS_URL", "rediss://:url-s3cret@[::1]:6380")],
+        vec![("CACHE_REDIS_URL", "redis://:url%2Ds3cret@h:1")],
+        vec![
+            ("CACHE_REDIS_URL", "redis://h:1"),
+            ("REDIS_ACL_USERNAME", "app"),
+            ("REDIS_ACL_PASSWORD", "acl-s3cret"),
+        ],
+        vec![("CACHE_REDIS_URL", "redis://h:1"), ("REDIS_AUTH", "auth-s3cret")],
+        vec![(
+            "CACHE_CUSTOM_CONFIG",
+            r#"{"redis_url": "redis://:url-s3cret@h:1", "acl_username": "app", "acl_password": "acl-s3cret"}"#,
+        )],
+    ] {
+        let all: Vec<_> = vars.iter().chain(&keys).copied().collect();
+        let c = resolve(&all).unwrap();
+        let mut shown = format!("{c:?} {}", serde_json::to_string(&c).unwrap());
+        // An invalid configuration's messages (production rules, a bad override) too.
+        let mut invalid = all.clone();
+        invalid.push(("ENVIRONMENT", "production"));
+        invalid.push((
+            "CACHE_CUSTOM_CONFIG",
+            r#"{"redis_url": "redis://:url-s3cret@h:port"}"#,
+        ));
+        shown.push_str(&resolve(&invalid).unwrap_err().to_string());
+        if let Some(url) = &c.redis_url {
+            shown.push_str(&format!("{url} {url:?} {}", url.redacted()));
+        }
+        for secret in secrets {
+            assert!(!shown.contains(secret), "{vars:?}: {secret} shows in {shown}");
+        }
+        assert!(!shown.contains("url%2Ds3cret"), "{shown}");
+    }
 }
 
 #[test]
@@ -490,6 +533,9 @@ fn use_tls_upgrades_the_url() {
         ("CACHE_CUSTOM_CONFIG", r#"{"use_tls": true}"#),
     ])
     .unwrap();
-    assert_eq!(c.effective_redis_url().as_deref(), Some("rediss://h:1/2"));
+    assert_eq!(
+        c.effective_redis_url().as_ref().map(|u| u.expose()),
+        Some("rediss://h:1/2")
+    );
     assert!(c.uses_tls());
 }

@@ -268,7 +268,7 @@ async fn an_encryption_key_adds_the_encryption_layer() {
 
 fn testing_config(server: &RedisServer) -> CacheConfig {
     let mut config = CacheConfig::testing();
-    config.redis_url = Some(server.url().to_owned());
+    config.redis_url = Some(server.url().into());
     config.namespace = stratacache_testkit::redis::unique_namespace("factory");
     config
 }
@@ -433,7 +433,7 @@ async fn fail_on_connection_error_names_the_url_and_the_cache_type() {
 async fn a_wrong_password_fails_instead_of_degrading() {
     let server = redis_server_or_skip!(RedisMode::Password);
     let mut config = CacheConfig::web_app();
-    config.redis_url = Some(server.url().to_owned());
+    config.redis_url = Some(server.url().into());
     config.redis_password = Some(stratacache_factory::Secret::new("wrong-password"));
     let err = CacheFactory::from_config(config).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
@@ -442,6 +442,54 @@ async fn a_wrong_password_fails_instead_of_degrading() {
 
 fn env_of(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
     move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+}
+
+/// URL credentials, the ACL password and the encryption keys never show in a built cache's
+/// `Debug` (its configuration, its degradation reason) nor in its Redis status.
+#[tokio::test]
+async fn secrets_never_show_in_built_caches() {
+    let (key, older) = (
+        stratacache_crypto::generate_key(),
+        stratacache_crypto::generate_key(),
+    );
+    let password = redis_server_or_skip!(RedisMode::Password);
+    let acl = redis_server_or_skip!(RedisMode::Acl);
+    let pw = password.password().unwrap();
+    let with_creds = format!("redis://:{pw}@{}:{}", password.host(), password.port());
+    let dead = format!("redis://:{pw}@127.0.0.1:1");
+    let keys = [
+        ("REDIS_ENCRYPTION_KEY", key.clone()),
+        ("REDIS_ENCRYPTION_KEYS", older.clone()),
+    ];
+    let cases = [
+        vec![("CACHE_REDIS_URL", with_creds)],
+        vec![("CACHE_REDIS_URL", dead)],
+        vec![
+            ("CACHE_REDIS_URL", acl.url().to_owned()),
+            ("REDIS_ACL_USERNAME", acl.username().unwrap().to_owned()),
+            ("REDIS_ACL_PASSWORD", acl.password().unwrap().to_owned()),
+        ],
+    ];
+    for vars in cases {
+        let mut vars = vars;
+        vars.push(("CACHE_PRESET", "simple".into()));
+        vars.extend(keys.iter().cloned());
+        let config = CacheConfig::from_env_with(env_of(vars)).unwrap();
+        let built = CacheFactory::from_config(config).await.unwrap();
+        let mut shown = format!("{built:?}");
+        if let Some(redis) = &built.redis {
+            let status = redis.status().await;
+            shown.push_str(&format!(
+                "{redis:?} {status:?} {}",
+                serde_json::to_string(&status).unwrap()
+            ));
+        }
+        for secret in [pw, acl.password().unwrap(), key.as_str(), older.as_str()] {
+            assert!(!shown.contains(secret), "a secret shows: {shown}");
+        }
+        assert!(shown.contains("encryption"), "{shown}");
+        built.close().await.unwrap();
+    }
 }
 
 /// The Redis variables reach a real server: an ACL user, then mutual TLS with the CA and the

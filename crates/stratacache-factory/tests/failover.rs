@@ -27,7 +27,7 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(300);
 /// A configuration for `server` with a namespace of its own.
 fn redis_config(server: &RedisServer) -> RedisConfig {
     let mut config = RedisConfig::new(server.url());
-    config.namespace = unique_namespace("failover").trim_end_matches(':').to_owned();
+    config.namespace = unique_namespace("failover");
     config
 }
 

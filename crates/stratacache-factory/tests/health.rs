@@ -265,7 +265,7 @@ mod redis {
 
     fn config(server: &RedisServer) -> RedisConfig {
         let mut config = RedisConfig::new(server.url());
-        config.namespace = unique_namespace("health").trim_end_matches(':').to_owned();
+        config.namespace = unique_namespace("health");
         config.connect_timeout = Duration::from_millis(500);
         config.command_timeout = Duration::from_millis(500);
         config.retry.max_retries = 0;

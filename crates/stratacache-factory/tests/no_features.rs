@@ -35,7 +35,7 @@ async fn an_encryption_key_in_a_config_is_refused_at_build() {
 #[tokio::test]
 async fn a_redis_url_names_the_redis_feature() {
     let mut config = CacheConfig::testing();
-    config.redis_url = Some("redis://127.0.0.1:1".to_owned());
+    config.redis_url = Some("redis://127.0.0.1:1".into());
     let err = CacheFactory::from_config(config).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Configuration);
     assert!(err.to_string().contains("`redis` feature"), "{err}");

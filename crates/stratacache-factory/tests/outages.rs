@@ -39,13 +39,13 @@ fn upstream(server: &RedisServer) -> SocketAddr {
 }
 
 fn namespace() -> String {
-    unique_namespace("outage").trim_end_matches(':').to_owned()
+    unique_namespace("outage")
 }
 
 /// The testing preset on `url` (database 15) in `namespace`, probing Redis every 100 ms.
 async fn instance(url: &str, namespace: &str) -> BuiltCache {
     let mut config = CacheConfig::testing();
-    config.redis_url = Some(url.to_owned());
+    config.redis_url = Some(url.into());
     config.namespace = namespace.to_owned();
     CacheFactory::from_config(config).await.unwrap()
 }

@@ -340,7 +340,7 @@ async fn a_registered_redis_cache_is_disconnected_at_shutdown() {
     };
 
     let mut config = RedisConfig::new(server.url());
-    config.namespace = unique_namespace("registry").trim_end_matches(':').to_owned();
+    config.namespace = unique_namespace("registry");
     config.pool_size = 2;
     let cache = RedisCache::connect(config).await.unwrap();
     let registry = CacheRegistry::default();

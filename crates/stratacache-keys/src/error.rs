@@ -105,6 +105,10 @@ pub enum KeyError {
         /// The first 64 characters of the part.
         excerpt: String,
     },
+    /// A namespace name breaks the rule every crate applies
+    /// ([`stratacache_core::validate_namespace`]); the message is the core one.
+    #[error(transparent)]
+    Namespace(#[from] stratacache_core::NamespaceError),
     /// A text is longer than the configured maximum, in characters.
     #[error("text is {chars} characters long, more than the maximum of {max} characters")]
     TextTooLong {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use stratacache_core::{Error, Expiry, Result};
-pub use stratacache_core::{Secret, redact_url};
+use stratacache_core::{Error, Expiry, Result, validate_namespace};
+pub use stratacache_core::{RedisUrl, Secret, redact_url};
 
 /// The lowest TLS version the client accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -130,10 +130,14 @@ impl Default for RetryConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisConfig {
-    /// `redis://[user[:password]@]host[:port][/db]` or `rediss://...` for TLS.
-    pub url: String,
+    /// `redis://[user[:password]@]host[:port][/db]` or `rediss://...` for TLS (see
+    /// [`RedisUrl::parse`] for what is accepted). Held as a secret: `Debug` shows it with its
+    /// password replaced by `***`.
+    pub url: RedisUrl,
     /// Prefix of every key this cache writes (`{namespace}:{key}`); `clear` and
-    /// `invalidate_pattern` never touch keys outside it. 1..=64 bytes, no control characters.
+    /// `invalidate_pattern` never touch keys outside it. 1..=64 bytes, without `:` or control
+    /// characters ([`validate_namespace`]): a `:` would nest namespaces (clearing `app` would
+    /// delete `app:v2`'s keys).
     #[serde(default = "default_namespace")]
     pub namespace: String,
     /// The database index; may also be given in the URL path (they must agree).
@@ -186,7 +190,7 @@ const fn default_scan_count() -> u32 {
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &redact_url(&self.url))
+            .field("url", &self.url)
             .field("namespace", &self.namespace)
             .field("database", &self.database)
             .field("pool_size", &self.pool_size)
@@ -200,64 +204,13 @@ impl fmt::Debug for RedisConfig {
     }
 }
 
-/// The parts of a URL that may contradict explicit settings.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct UrlParts {
-    pub(crate) tls: bool,
-    pub(crate) username: Option<String>,
-    pub(crate) has_password: bool,
-    pub(crate) database: Option<i64>,
-}
-
-pub(crate) fn url_parts(url: &str) -> std::result::Result<UrlParts, String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| "has no scheme (expected redis:// or rediss://)".to_owned())?;
-    let tls = match scheme {
-        "redis" => false,
-        "rediss" => true,
-        other => return Err(format!("has scheme {other:?} (accepted: redis://, rediss://)")),
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let (userinfo, host) = authority
-        .rsplit_once('@')
-        .map_or((None, authority), |(u, h)| (Some(u), h));
-    if host.is_empty() {
-        return Err("has no host".to_owned());
-    }
-    let (username, has_password) = match userinfo {
-        None => (None, false),
-        Some(u) => match u.split_once(':') {
-            Some((user, pass)) => ((!user.is_empty()).then(|| user.to_owned()), !pass.is_empty()),
-            None => ((!u.is_empty()).then(|| u.to_owned()), false),
-        },
-    };
-    let path = tail
-        .strip_prefix('/')
-        .map(|p| p.split(['?', '#']).next().unwrap_or(""));
-    let database = match path {
-        None | Some("") => None,
-        Some(db) => Some(
-            db.parse::<i64>()
-                .map_err(|_| format!("has database path {db:?}, not a number"))?,
-        ),
-    };
-    Ok(UrlParts {
-        tls,
-        username,
-        has_password,
-        database,
-    })
-}
-
 /// Largest accepted database index. Servers reject indexes at or above their `databases` setting
 /// (16 by default) at connect time.
 pub const MAX_DATABASE: i64 = 9999;
 
 impl RedisConfig {
     /// A configuration for `url` with every other setting at its default.
-    pub fn new(url: impl Into<String>) -> Self {
+    pub fn new(url: impl Into<RedisUrl>) -> Self {
         Self {
             url: url.into(),
             namespace: default_namespace(),
@@ -274,7 +227,7 @@ impl RedisConfig {
 
     /// Whether connections use TLS (the URL is `rediss://`).
     pub fn uses_tls(&self) -> bool {
-        self.url.starts_with("rediss://")
+        self.url.uses_tls()
     }
 
     /// Checks every setting and reports all problems at once; secrets are never echoed.
@@ -291,8 +244,8 @@ impl RedisConfig {
                 problems.push(problem);
             }
         };
-        let url = redact_url(&self.url);
-        match url_parts(&self.url) {
+        let url = self.url.redacted();
+        match self.url.parse() {
             Err(e) => check(false, format!("url {url:?} {e}")),
             Ok(parts) => {
                 if let (Some(db), Some(url_db)) = (self.database, parts.database) {
@@ -326,15 +279,9 @@ impl RedisConfig {
                 );
             }
         }
-        check(
-            !self.namespace.is_empty()
-                && self.namespace.len() <= 64
-                && !self.namespace.chars().any(char::is_control),
-            format!(
-                "namespace = {:?} is invalid (accepted: 1..=64 bytes without control characters)",
-                self.namespace
-            ),
-        );
+        if let Err(e) = validate_namespace(&self.namespace) {
+            check(false, e.to_string());
+        }
         if let Some(db) = self.database {
             check(
                 (0..=MAX_DATABASE).contains(&db),
@@ -403,7 +350,7 @@ impl RedisConfig {
         }
         let sec = &self.security;
         check(
-            sec.username.is_none() || sec.password.is_some() || self.url_has_password(),
+            sec.username.is_none() || sec.password.is_some() || self.url.has_password(),
             "security.username is set without a password (an ACL user needs security.password)".to_owned(),
         );
         check(
@@ -431,10 +378,6 @@ impl RedisConfig {
                 problems.join("; ")
             )))
         }
-    }
-
-    fn url_has_password(&self) -> bool {
-        url_parts(&self.url).is_ok_and(|p| p.has_password)
     }
 }
 

@@ -7,7 +7,7 @@ use redis::{
 };
 use stratacache_core::{Error, ErrorKind, Result};
 
-use crate::config::{RedisConfig, TlsVersion, redact_url};
+use crate::config::{RedisConfig, TlsVersion};
 use crate::error;
 
 /// How the cache authenticates, for status reports.
@@ -48,10 +48,10 @@ fn ensure_crypto_provider() {
 
 /// Builds the redis-rs client for `config` (validated).
 pub(crate) fn client(config: &RedisConfig) -> Result<(Client, Endpoint)> {
-    let url = redact_url(&config.url);
+    let url = config.url.redacted();
     let mut info = config
         .url
-        .as_str()
+        .expose()
         .into_connection_info()
         .map_err(|e| Error::configuration(format!("url {url:?} cannot be parsed: {e}")))?;
     let mut redis_settings = info.redis_settings().clone();

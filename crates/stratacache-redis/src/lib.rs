@@ -12,7 +12,8 @@ mod status;
 
 pub use cache::RedisCache;
 pub use config::{
-    MAX_DATABASE, RedisConfig, RetryConfig, Secret, SecurityConfig, TlsConfig, TlsVersion, redact_url,
+    MAX_DATABASE, RedisConfig, RedisUrl, RetryConfig, Secret, SecurityConfig, TlsConfig, TlsVersion,
+    redact_url,
 };
 pub use connect::AuthMethod;
 pub use status::RedisStatus;

@@ -92,7 +92,7 @@ async fn mutual_tls_without_client_certificate_is_refused() {
 async fn plaintext_to_a_tls_only_server_fails_clearly() {
     let server = redis_server_or_skip!(RedisMode::Tls);
     let mut config = common::config_for(&server);
-    config.url = format!("redis://127.0.0.1:{}", server.port());
+    config.url = format!("redis://127.0.0.1:{}", server.port()).into();
     config.security.tls = Default::default();
     let start = Instant::now();
     let err = connect_err(config).await;

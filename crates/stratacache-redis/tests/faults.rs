@@ -158,12 +158,12 @@ async fn commands_that_report_their_effect_are_not_retried_after_a_timeout() {
     let server = redis_server_or_skip!(RedisMode::Plain);
     let proxy = FaultProxy::start(upstream(&server));
     let mut config = config_for(&server);
-    config.url = proxy.url();
+    config.url = proxy.url().into();
     config.command_timeout = Duration::from_millis(200);
     config.retry.budget = Duration::from_secs(2);
     let cache = Arc::new(connect(config.clone()).await);
     let mut direct = config;
-    direct.url = server.url().to_owned();
+    direct.url = server.url().into();
     let direct = connect(direct).await;
     direct
         .set("d", Bytes::from_static(b"v"), Ttl::secs(60))

@@ -723,11 +723,17 @@ impl Drop for RedisServer {
     }
 }
 
-/// A key prefix no other test (or run) uses, `stratacache-test:<label>:<random>:`: tests that may
-/// share an external server keep their keys apart with it, and delete by this prefix at most.
+/// A namespace no other test (or run) uses, `stratacache-test-<label>-<random>`: tests that may
+/// share an external server keep their keys apart with it, and delete within it at most. It is a
+/// valid namespace everywhere (`stratacache_core::validate_namespace`: no `:`, which would nest
+/// it in another) as long as `label` is; a `:` in `label` becomes `-`.
 #[must_use]
 pub fn unique_namespace(label: &str) -> String {
-    format!("stratacache-test:{label}:{}:", &random_token()[..16])
+    format!(
+        "stratacache-test-{}-{}",
+        label.replace(':', "-"),
+        &random_token()[..16]
+    )
 }
 
 /// Starts a [`RedisServer`] in the given [`RedisMode`], or returns from the enclosing function (a

@@ -503,7 +503,9 @@ fn unique_namespaces_differ() {
     let a = unique_namespace("t");
     let b = unique_namespace("t");
     assert_ne!(a, b);
-    assert!(a.starts_with("stratacache-test:t:") && a.ends_with(':'), "{a}");
+    assert!(a.starts_with("stratacache-test-t-") && !a.contains(':'), "{a}");
+    stratacache_core::validate_namespace(&a).unwrap();
+    assert!(!unique_namespace("a:b").contains(':'));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ use stratacache_testkit::redis::{RedisServer, unique_namespace};
 /// labelled `label`.
 pub(crate) fn redis_config(server: &RedisServer, label: &str) -> RedisConfig {
     let mut config = RedisConfig::new(server.url());
-    config.namespace = unique_namespace(label).trim_end_matches(':').to_owned();
+    config.namespace = unique_namespace(label);
     config.security.password = server.password().map(Secret::new);
     config.security.username = server.username().map(str::to_owned);
     if let Some(tls) = server.tls() {

@@ -192,10 +192,7 @@ fn redis_section(built: Option<&BuiltCache>, status: Option<&Result<RedisStatus,
             "not a factory-built cache: no Redis status".to_owned(),
         );
     };
-    let url = built
-        .config
-        .effective_redis_url()
-        .map(|u| stratacache_redis::redact_url(&u));
+    let url = built.config.effective_redis_url().map(|u| u.redacted());
     let routed_elsewhere = built
         .failover
         .as_ref()

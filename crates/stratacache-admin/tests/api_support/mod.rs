@@ -227,8 +227,8 @@ fn redact_in(value: &mut Value, key: &str) {
             }
             out.push_str(rest);
             *s = out;
-            if let Some(i) = s.find("stratacache-test:") {
-                *s = format!("{}stratacache-test:[namespace]", &s[..i]);
+            if let Some(i) = s.find("stratacache-test-") {
+                *s = format!("{}stratacache-test-[namespace]", &s[..i]);
             }
         }
         _ => {}

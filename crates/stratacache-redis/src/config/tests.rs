@@ -28,7 +28,7 @@ fn every_problem_is_reported_with_value_and_range() {
         "database = -1 is out of range (accepted: 0..=9999)",
         "command_timeout = 0ns is out of range (accepted: 1ms..=300s)",
         "retry.max_retries = 11 is out of range (accepted: 0..=10)",
-        "namespace = \"\" is invalid",
+        "namespace: got \"\" (empty), accepted: 1..=64 bytes",
     ] {
         assert!(msg.contains(expected), "missing {expected:?} in {msg}");
     }
@@ -67,7 +67,9 @@ fn url_and_settings_must_agree() {
 #[test]
 fn bad_urls_are_named() {
     for (url, expected) in [
-        ("127.0.0.1:7000", "has no scheme"),
+        ("127.0.0.1:7000", "is not a valid URL"),
+        ("rediss://h:1#insecure", "has a fragment"),
+        ("unix:///tmp/redis.sock", "has scheme \"unix\""),
         (
             "http://127.0.0.1",
             "has scheme \"http\" (accepted: redis://, rediss://)",
@@ -101,6 +103,16 @@ fn acl_and_mutual_tls_need_their_pairs() {
 }
 
 #[test]
+fn a_namespace_with_the_separator_is_rejected() {
+    let mut c = RedisConfig::new("redis://127.0.0.1:7000");
+    c.namespace = "app:v2".to_owned();
+    let expected = validate_namespace("app:v2").unwrap_err().to_string();
+    assert!(problems(&c).contains(&expected), "{}", problems(&c));
+    c.namespace = "app-v2".to_owned();
+    c.validate().unwrap();
+}
+
+#[test]
 fn secrets_never_show_in_debug() {
     let mut c = RedisConfig::new("redis://user:hunter2@127.0.0.1:7000");
     c.security.password = Some(Secret::new("sw0rdfish"));
@@ -118,7 +130,7 @@ fn redact_url_cases() {
     assert_eq!(redact_url("redis://:p@h:1/0"), "redis://:***@h:1/0");
     assert_eq!(redact_url("rediss://u:p:q@h"), "rediss://u:***@h");
     assert_eq!(redact_url("redis://u@h"), "redis://u@h");
-    assert_eq!(redact_url("not a url"), "not a url");
+    assert_eq!(redact_url("not a url"), stratacache_core::UNPARSABLE_URL);
 }
 
 #[test]

@@ -9,7 +9,7 @@ use stratacache_testkit::redis::{RedisServer, unique_namespace};
 /// A configuration for `server` in its mode: URL, credentials and TLS files, a fresh namespace.
 pub(crate) fn config_for(server: &RedisServer) -> RedisConfig {
     let mut config = RedisConfig::new(server.url());
-    config.namespace = unique_namespace("redis").trim_end_matches(':').to_owned();
+    config.namespace = unique_namespace("redis");
     config.security.password = server.password().map(Secret::new);
     config.security.username = server.username().map(str::to_owned);
     if let Some(tls) = server.tls() {
