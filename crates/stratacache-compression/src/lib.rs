@@ -7,7 +7,7 @@ pub mod format;
 mod layer;
 
 pub use config::{
-    CompressionConfig, DEFAULT_LEVEL, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_THRESHOLD, LEVEL_RANGE,
+    CompressionConfig, DEFAULT_LEVEL, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_OFFLOAD_THRESHOLD, DEFAULT_THRESHOLD, LEVEL_RANGE,
     MAX_DECOMPRESSED_SIZE_RANGE, THRESHOLD_RANGE,
 };
 pub use layer::{Compressed, CompressionLayer, CompressionLayerBuilder};
