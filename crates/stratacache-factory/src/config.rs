@@ -479,7 +479,7 @@ impl CacheConfig {
         if self.encryption.plaintext_policy == PlaintextPolicy::Migrate && !self.encryption.is_configured() {
             p.push(Problem::new(
                 "encryption_plaintext_policy",
-                "migrate, but no REDIS_ENCRYPTION_KEY is set",
+                "migrate without REDIS_ENCRYPTION_KEY",
                 "reject, or migrate together with REDIS_ENCRYPTION_KEY (migrate reads values \
                  stored before encryption was turned on)",
             ));
