@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use common::{compressed, with_threshold};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use stratacache_compression::format::{Format, MAGIC, VERSION};
 use stratacache_compression::CompressionConfig;
+use stratacache_compression::format::{Format, MAGIC, VERSION};
 use stratacache_core::{Bytes, Cache, ErrorKind, Ttl};
 
 #[global_allocator]
@@ -49,9 +49,7 @@ fn stored(declared: usize, frame: &[u8]) -> Bytes {
 /// allocated during the read (by any thread: the tests of this binary run one at a time).
 fn read_bomb(config: CompressionConfig, value: Bytes) -> (String, usize) {
     let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async {
         let cache = compressed(config);
         cache.inner().set("bomb", value, Ttl::Default).await.unwrap();
@@ -123,9 +121,7 @@ fn a_raised_limit_decompresses_the_same_frame() {
     // The control: the frame is a valid 64 MiB value, read (and allocated) once the limit
     // allows it.
     let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async {
         let mut config = with_threshold(100);
         config.max_decompressed_size = EXPANDED;

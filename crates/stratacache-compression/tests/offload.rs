@@ -46,7 +46,11 @@ fn large_values_are_compressed_and_decompressed_off_the_executor() {
         assert!(started.load(Ordering::SeqCst) >= 1, "a large value is offloaded");
         for key in ["small", "large"] {
             let stored = cache.inner().get(key).await.unwrap().unwrap();
-            assert_eq!(format::inspect(&stored).unwrap().unwrap().format, Format::Zstd, "{key}");
+            assert_eq!(
+                format::inspect(&stored).unwrap().unwrap().format,
+                Format::Zstd,
+                "{key}"
+            );
         }
     });
     drop(runtime);
@@ -67,7 +71,9 @@ fn large_values_stored_raw_are_read_inline() {
     let cache = compressed(with_threshold(1000));
     let noise = Bytes::from(random_bytes(4 * DEFAULT_OFFLOAD_THRESHOLD, 3));
     let (runtime, started) = counted_runtime();
-    runtime.block_on(cache.set("noise", noise.clone(), Ttl::Default)).unwrap();
+    runtime
+        .block_on(cache.set("noise", noise.clone(), Ttl::Default))
+        .unwrap();
     assert!(started.load(Ordering::SeqCst) >= 1);
     drop(runtime);
     let (runtime, started) = counted_runtime();
@@ -110,12 +116,20 @@ async fn values_of_every_size_round_trip() {
         ("at the limit", Bytes::from(vec![b'x'; limit]), Format::Zstd),
         // Past the limit: written raw, so it is still read back.
         ("past the limit", Bytes::from(vec![b'y'; limit + 1]), Format::Raw),
-        ("2 MiB of noise", Bytes::from(random_bytes(2 << 20, 8)), Format::Raw),
+        (
+            "2 MiB of noise",
+            Bytes::from(random_bytes(2 << 20, 8)),
+            Format::Raw,
+        ),
     ];
     for (key, value, format) in &cases {
         cache.set(key, value.clone(), Ttl::secs(60)).await.unwrap();
         let stored = cache.inner().get(key).await.unwrap().unwrap();
-        assert_eq!(format::inspect(&stored).unwrap().unwrap().format, *format, "{key}");
+        assert_eq!(
+            format::inspect(&stored).unwrap().unwrap().format,
+            *format,
+            "{key}"
+        );
         assert_eq!(cache.get(key).await.unwrap().as_ref(), Some(value), "{key}");
         let (back, _) = cache.get_with_ttl(key).await.unwrap().unwrap();
         assert_eq!(&back, value, "{key}");

@@ -3,9 +3,9 @@
 use stratacache_core::Result;
 use stratacache_memory::MemoryCache;
 
-use crate::config::{CacheConfig, EncryptionSettings};
 #[cfg(feature = "crypto")]
 use crate::config::PlaintextPolicy;
+use crate::config::{CacheConfig, EncryptionSettings};
 
 /// The memory cache of a configuration: `memory_cache_size` entries, `default_ttl`.
 pub(crate) fn memory(config: &CacheConfig, entries: u64) -> Result<MemoryCache> {
@@ -32,7 +32,9 @@ pub(crate) fn key_ring(settings: &EncryptionSettings) -> Result<Option<stratacac
 /// The encryption layer of a configuration: the configured key ring and plaintext policy, or
 /// `None` without a key.
 #[cfg(feature = "crypto")]
-pub(crate) fn encryption(settings: &EncryptionSettings) -> Result<Option<stratacache_crypto::EncryptionLayer>> {
+pub(crate) fn encryption(
+    settings: &EncryptionSettings,
+) -> Result<Option<stratacache_crypto::EncryptionLayer>> {
     use stratacache_crypto::{EncryptionLayer, PlaintextPolicy as Policy};
     let Some(ring) = key_ring(settings)? else {
         return Ok(None);

@@ -311,7 +311,11 @@ impl CacheConfig {
         if let Some(v) = get("REDIS_ENCRYPTION_PLAINTEXT") {
             match v.parse::<PlaintextPolicy>() {
                 Ok(policy) => self.encryption.plaintext_policy = policy,
-                Err(accepted) => p.push(Problem::new("REDIS_ENCRYPTION_PLAINTEXT", format!("{v:?}"), accepted)),
+                Err(accepted) => p.push(Problem::new(
+                    "REDIS_ENCRYPTION_PLAINTEXT",
+                    format!("{v:?}"),
+                    accepted,
+                )),
             }
         }
     }

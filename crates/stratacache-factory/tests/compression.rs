@@ -28,12 +28,9 @@ async fn cache(server: &RedisServer, namespace: &str, json: Option<String>) -> B
         ("CACHE_REDIS_URL", Some(server.url().to_owned())),
         ("CACHE_CUSTOM_CONFIG", json),
     ];
-    let mut config = CacheConfig::from_env_with(|name| {
-        vars.iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, v)| v.clone())
-    })
-    .unwrap();
+    let mut config =
+        CacheConfig::from_env_with(|name| vars.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.clone()))
+            .unwrap();
     config.namespace = namespace.to_owned();
     config.redis_database = Some(15);
     config.enable_l1_cache = false;
@@ -69,11 +66,7 @@ async fn the_decompression_limit_is_a_factory_setting() {
     assert_eq!(lenient.config.max_decompressed_size, 32 * MIB);
 
     // Written under a 32 MiB limit: stored compressed, a few KiB in Redis.
-    lenient
-        .cache
-        .set("doc", ten_mib(), Ttl::secs(600))
-        .await
-        .unwrap();
+    lenient.cache.set("doc", ten_mib(), Ttl::secs(600)).await.unwrap();
     assert_eq!(stored_format(&server, &namespace, "doc").await, Format::Zstd);
     assert_eq!(lenient.cache.get("doc").await.unwrap(), Some(ten_mib()));
     // The default limit refuses it, naming the sizes, before allocating 10 MiB.
@@ -86,11 +79,7 @@ async fn the_decompression_limit_is_a_factory_setting() {
     );
 
     // Written under the default limit: stored raw, read back by both.
-    default
-        .cache
-        .set("doc", ten_mib(), Ttl::secs(600))
-        .await
-        .unwrap();
+    default.cache.set("doc", ten_mib(), Ttl::secs(600)).await.unwrap();
     assert_eq!(stored_format(&server, &namespace, "doc").await, Format::Raw);
     assert_eq!(default.cache.get("doc").await.unwrap(), Some(ten_mib()));
     assert_eq!(lenient.cache.get("doc").await.unwrap(), Some(ten_mib()));

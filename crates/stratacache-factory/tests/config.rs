@@ -10,8 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use stratacache_factory::{
     CacheConfig, ConfigError, ENV_VARS, Environment, HashAlgorithm, LogLevel, OVERRIDE_KEYS, PlaintextPolicy,
-    Preset,
-    recommend_preset,
+    Preset, recommend_preset,
 };
 
 fn resolve(vars: &[(&str, &str)]) -> Result<CacheConfig, ConfigError> {
@@ -464,10 +463,7 @@ fn bad_inputs_are_reported_with_field_value_and_range() {
         ),
         (
             "decompression limit out of range",
-            vec![(
-                "CACHE_CUSTOM_CONFIG",
-                r#"{"max_decompressed_size": 100}"#,
-            )],
+            vec![("CACHE_CUSTOM_CONFIG", r#"{"max_decompressed_size": 100}"#)],
         ),
         (
             "decompression limit not a number",
@@ -480,7 +476,10 @@ fn bad_inputs_are_reported_with_field_value_and_range() {
             "unknown plaintext policy",
             vec![
                 ("REDIS_ENCRYPTION_PLAINTEXT", "accept"),
-                ("CACHE_CUSTOM_CONFIG", r#"{"encryption_plaintext_policy": "allow"}"#),
+                (
+                    "CACHE_CUSTOM_CONFIG",
+                    r#"{"encryption_plaintext_policy": "allow"}"#,
+                ),
             ],
         ),
         (

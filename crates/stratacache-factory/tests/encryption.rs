@@ -64,7 +64,9 @@ fn assert_decryption(result: stratacache_core::Result<Option<Bytes>>, needle: &s
 
 /// Writes the entries of a cache that ran without encryption.
 async fn unencrypted_entries(server: &RedisServer, namespace: &str) -> BuiltCache {
-    let plain = CacheFactory::from_config(config(server, namespace)).await.unwrap();
+    let plain = CacheFactory::from_config(config(server, namespace))
+        .await
+        .unwrap();
     assert!(!plain.layers.contains(&"encryption"), "{:?}", plain.layers);
     plain
         .cache
@@ -95,12 +97,9 @@ async fn migrate_from_the_environment_reads_old_entries_and_seals_writes() {
         ("REDIS_ENCRYPTION_PLAINTEXT", "migrate".to_owned()),
         ("CACHE_CUSTOM_CONFIG", overrides.to_string()),
     ];
-    let config = CacheConfig::from_env_with(|name| {
-        vars.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap();
+    let config =
+        CacheConfig::from_env_with(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
+            .unwrap();
     assert_eq!(config.encryption.plaintext_policy, PlaintextPolicy::Migrate);
     let migrating = CacheFactory::from_config(config).await.unwrap();
     assert_eq!(
@@ -131,13 +130,19 @@ async fn migrate_from_the_environment_reads_old_entries_and_seals_writes() {
         .unwrap();
     let raw = stored(&server, &namespace, "small").await;
     assert_eq!(raw[0], 0xC0, "an envelope, not plaintext");
-    assert!(!raw.windows(5).any(|w| w == b"hello"), "the value is not in the clear");
+    assert!(
+        !raw.windows(5).any(|w| w == b"hello"),
+        "the value is not in the clear"
+    );
     assert_eq!(
         migrating.cache.get("small").await.unwrap().as_deref(),
         Some(&b"hello again"[..])
     );
     let stats = encryption_stats(&migrating.cache.stats().await);
-    assert_eq!((stats.encrypted, stats.decrypted, stats.legacy_plaintext_reads), (1, 1, 2));
+    assert_eq!(
+        (stats.encrypted, stats.decrypted, stats.legacy_plaintext_reads),
+        (1, 1, 2)
+    );
     assert!(plain.cache.get("small").await.is_err());
 
     // A wrong key is still an error under migrate: an envelope is never passed off as plaintext.
