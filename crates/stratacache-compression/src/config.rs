@@ -21,12 +21,22 @@ pub const DEFAULT_LEVEL: u8 = 6;
 /// `compression_level`. Level `n` is zstd level `n`.
 pub const LEVEL_RANGE: RangeInclusive<u8> = 1..=9;
 
-/// Default [`CompressionConfig::max_decompressed_size`]: 512 MiB, the largest value Redis stores.
-pub const DEFAULT_MAX_DECOMPRESSED_SIZE: usize = 512 * 1024 * 1024;
+/// Default [`CompressionConfig::max_decompressed_size`]: 8 MiB.
+///
+/// Above the admin API's largest request body (1 MiB by default), so every value written over
+/// HTTP is still compressed, and small enough that a crafted value cannot make a read allocate
+/// more than this.
+pub const DEFAULT_MAX_DECOMPRESSED_SIZE: usize = 8 * 1024 * 1024;
 
 /// Accepted [`CompressionConfig::max_decompressed_size`] values: 1 KiB up to `u32::MAX` bytes
 /// (the header stores the original length in four bytes).
 pub const MAX_DECOMPRESSED_SIZE_RANGE: RangeInclusive<usize> = 1024..=(u32::MAX as usize);
+
+/// Default [`CompressionConfig::offload_threshold`]: 64 KiB.
+///
+/// About 0.8 ms of zstd work at level 6 on write and well under 0.1 ms on read: below it the
+/// hand-off to a blocking thread would cost more than it saves.
+pub const DEFAULT_OFFLOAD_THRESHOLD: usize = 64 * 1024;
 
 /// Settings of a [`CompressionLayer`](crate::CompressionLayer).
 ///
@@ -56,8 +66,15 @@ pub struct CompressionConfig {
     /// The largest value this layer decompresses, in bytes: a stored value that declares a
     /// larger original length is rejected before any memory is allocated for it
     /// (decompression-bomb protection). Values longer than this are written raw, so that every
-    /// value the layer writes can be read back. `1024..=4_294_967_295`, default 512 MiB.
+    /// value the layer writes can be read back. `1024..=4_294_967_295`, default 8 MiB.
     pub max_decompressed_size: usize,
+    /// Values longer than this many bytes are compressed and decompressed on tokio's blocking
+    /// thread pool (`tokio::task::spawn_blocking`) instead of on the task that calls the cache,
+    /// so that zstd work on a large value does not hold an executor thread. Shorter values are
+    /// handled inline, where a thread hand-off would cost more than the work. Outside a tokio
+    /// runtime everything runs inline. Any value (`0`: every compressed value is offloaded,
+    /// `usize::MAX`: none); default 64 KiB.
+    pub offload_threshold: usize,
     /// Read values that lack the layer's header (written without this layer) as they are,
     /// instead of failing with [`ErrorKind::Serialization`](stratacache_core::ErrorKind).
     ///
@@ -72,6 +89,7 @@ impl Default for CompressionConfig {
             threshold: DEFAULT_THRESHOLD,
             level: DEFAULT_LEVEL,
             max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
+            offload_threshold: DEFAULT_OFFLOAD_THRESHOLD,
             legacy_plain: false,
         }
     }
@@ -131,7 +149,8 @@ mod tests {
     fn defaults_match_the_reference_and_are_valid() {
         let c = CompressionConfig::default();
         assert_eq!((c.threshold, c.level), (1000, 6));
-        assert_eq!(c.max_decompressed_size, 512 * 1024 * 1024);
+        assert_eq!(c.max_decompressed_size, 8 * 1024 * 1024);
+        assert_eq!(c.offload_threshold, 64 * 1024);
         assert!(!c.legacy_plain);
         c.validate().unwrap();
     }
@@ -142,7 +161,7 @@ mod tests {
             threshold: 99,
             level: 0,
             max_decompressed_size: 10,
-            legacy_plain: false,
+            ..CompressionConfig::default()
         };
         let err = c.validate().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Configuration);
@@ -194,7 +213,8 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({
-                "threshold": 1000, "level": 6, "max_decompressed_size": 536870912, "legacy_plain": false
+                "threshold": 1000, "level": 6, "max_decompressed_size": 8388608,
+                "offload_threshold": 65536, "legacy_plain": false
             })
         );
     }

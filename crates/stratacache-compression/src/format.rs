@@ -195,12 +195,35 @@ fn decompress(frame: &[u8], original_len: usize) -> Result<Vec<u8>> {
     })
 }
 
+/// Whether [`encode`] tries to compress a value of `len` bytes: longer than the threshold, and
+/// not longer than the largest value a reader decompresses (longer values are written raw).
+fn tries_compression(len: usize, config: &CompressionConfig) -> bool {
+    len > config.threshold && len <= config.max_decompressed_size
+}
+
+/// Whether encoding a value of `len` bytes is zstd work worth a blocking thread: it is
+/// compressed, and longer than the offload threshold.
+pub(crate) fn encode_offloads(len: usize, config: &CompressionConfig) -> bool {
+    len > config.offload_threshold && tries_compression(len, config)
+}
+
+/// Whether decoding `stored` is zstd work worth a blocking thread: a zstd value whose declared
+/// length is above the offload threshold and within the limit (a value above the limit is refused
+/// at once, inline). Headerless and malformed values are decoded (refused) inline.
+pub(crate) fn decode_offloads(stored: &[u8], config: &CompressionConfig) -> bool {
+    matches!(
+        inspect(stored),
+        Ok(Some(Header { format: Format::Zstd, original_len, .. }))
+            if original_len > config.offload_threshold && original_len <= config.max_decompressed_size
+    )
+}
+
 /// Encodes `value` for the inner cache: compressed when longer than the threshold and smaller
 /// once compressed, raw otherwise.
 pub(crate) fn encode(value: &[u8], config: &CompressionConfig) -> Result<Encoded> {
     let len = value.len();
     let mut spent = 0;
-    if len > config.threshold && len <= config.max_decompressed_size {
+    if tries_compression(len, config) {
         let started = Instant::now();
         let frame = compress(value, config.level)?;
         spent = nanos(started.elapsed());

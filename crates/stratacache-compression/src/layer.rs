@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use stratacache_core::{
-    Bytes, Cache, CacheStats, CompressionStats, Error, Expiry, Health, Layer, Result, Ttl, async_trait,
+    Bytes, Cache, CacheStats, CompressionStats, Error, ErrorKind, Expiry, Health, Layer, Result, Ttl,
+    async_trait,
 };
 
 use crate::CompressionConfig;
@@ -185,12 +186,22 @@ impl<C> Compressed<C> {
         self.counters.snapshot()
     }
 
-    fn encode(&self, value: &[u8]) -> Result<Encoded> {
-        format::encode(value, &self.config).inspect_err(|_| add(&self.counters.errors, 1))
+    /// Encodes `value`: inline, or on tokio's blocking pool when it is large enough to be
+    /// worth it (see [`CompressionConfig::offload_threshold`]).
+    async fn encode(&self, value: Bytes) -> Result<Encoded> {
+        let config = Arc::clone(&self.config);
+        let offload = format::encode_offloads(value.len(), &config);
+        run(offload, move || format::encode(&value, &config))
+            .await
+            .inspect_err(|_| add(&self.counters.errors, 1))
     }
 
-    fn decode(&self, key: &str, stored: Bytes) -> Result<Bytes> {
-        match format::decode(stored, &self.config) {
+    /// Decodes `stored` read at `key`: inline, or on tokio's blocking pool for a large
+    /// compressed value.
+    async fn decode(&self, key: &str, stored: Bytes) -> Result<Bytes> {
+        let config = Arc::clone(&self.config);
+        let offload = format::decode_offloads(&stored, &config);
+        match run(offload, move || format::decode(stored, &config)).await {
             Ok(Decoded::Raw(value) | Decoded::Plain(value)) => Ok(value),
             Ok(Decoded::Decompressed { value, nanos }) => {
                 add(&self.counters.decompressed, 1);
@@ -205,6 +216,28 @@ impl<C> Compressed<C> {
     }
 }
 
+/// Runs `work` on tokio's blocking thread pool when `offload` is set and a tokio runtime is
+/// current, inline otherwise (small values, or another executor).
+///
+/// A panic in `work` is resumed here, as it would be inline.
+async fn run<T: Send + 'static>(
+    offload: bool,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if offload && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        return match runtime.spawn_blocking(work).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::new(
+                ErrorKind::Unavailable,
+                "the compression task was cancelled: the tokio runtime is shutting down",
+            )
+            .with_source(e)),
+        };
+    }
+    work()
+}
+
 /// The error with the key in front of its message; the original error is kept as the source.
 fn annotate(key: &str, e: Error) -> Error {
     Error::new(e.kind(), format!("cannot read key {key:?}: {}", e.message())).with_source(e)
@@ -214,15 +247,14 @@ fn annotate(key: &str, e: Error) -> Error {
 impl<C: Cache> Cache for Compressed<C> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         match self.inner.get(key).await? {
-            Some(stored) => self.decode(key, stored).map(Some),
+            Some(stored) => self.decode(key, stored).await.map(Some),
             None => Ok(None),
         }
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
         ttl.check()?;
-        let encoded = self.encode(&value)?;
-        drop(value);
+        let encoded = self.encode(value).await?;
         self.inner.set(key, encoded.stored.clone(), ttl).await?;
         self.counters.written(&encoded);
         Ok(())
@@ -246,25 +278,29 @@ impl<C: Cache> Cache for Compressed<C> {
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
         match self.inner.get_with_ttl(key).await? {
-            Some((stored, expiry)) => Ok(Some((self.decode(key, stored)?, expiry))),
+            Some((stored, expiry)) => Ok(Some((self.decode(key, stored).await?, expiry))),
             None => Ok(None),
         }
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let stored = self.inner.get_many(keys).await?;
-        keys.iter()
-            .zip(stored)
-            .map(|(key, slot)| slot.map(|s| self.decode(key, s)).transpose())
-            .collect()
+        let mut values = Vec::with_capacity(stored.len());
+        for (key, slot) in keys.iter().zip(stored) {
+            values.push(match slot {
+                Some(s) => Some(self.decode(key, s).await?),
+                None => None,
+            });
+        }
+        Ok(values)
     }
 
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
         ttl.check()?;
-        let encoded = entries
-            .iter()
-            .map(|(_, value)| self.encode(value))
-            .collect::<Result<Vec<_>>>()?;
+        let mut encoded = Vec::with_capacity(entries.len());
+        for (_, value) in entries {
+            encoded.push(self.encode(value.clone()).await?);
+        }
         let stored: Vec<(&str, Bytes)> = entries
             .iter()
             .zip(&encoded)

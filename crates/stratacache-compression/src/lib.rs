@@ -7,8 +7,8 @@ pub mod format;
 mod layer;
 
 pub use config::{
-    CompressionConfig, DEFAULT_LEVEL, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_THRESHOLD, LEVEL_RANGE,
-    MAX_DECOMPRESSED_SIZE_RANGE, THRESHOLD_RANGE,
+    CompressionConfig, DEFAULT_LEVEL, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_OFFLOAD_THRESHOLD,
+    DEFAULT_THRESHOLD, LEVEL_RANGE, MAX_DECOMPRESSED_SIZE_RANGE, THRESHOLD_RANGE,
 };
 pub use layer::{Compressed, CompressionLayer, CompressionLayerBuilder};
 pub use stratacache_core;

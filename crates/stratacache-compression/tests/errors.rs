@@ -151,7 +151,7 @@ async fn corrupted_compressed_values_are_errors_never_wrong_bytes() {
 async fn oversized_declared_lengths_are_refused_before_allocating() {
     let cache = compressed(with_threshold(100));
     let frame = zstd::bulk::compress(b"tiny", 3).unwrap();
-    // 4 GiB - 1 declared, far above the default 512 MiB limit.
+    // 4 GiB - 1 declared, far above the default 8 MiB limit.
     cache
         .inner()
         .set("bomb", zstd_value(u32::MAX, &frame), Ttl::Default)
@@ -159,7 +159,7 @@ async fn oversized_declared_lengths_are_refused_before_allocating() {
         .unwrap();
     assert_serialization(
         cache.get("bomb").await,
-        "declares 4294967295 bytes, above max_decompressed_size = 536870912 bytes",
+        "declares 4294967295 bytes, above max_decompressed_size = 8388608 bytes",
     );
 
     // With the largest limit, the lie is caught by the frame's own size field, still before

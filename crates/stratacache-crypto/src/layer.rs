@@ -176,7 +176,8 @@ impl<C> Encrypted<C> {
         let hint = match e {
             OpenError::NotEnvelope => {
                 "; values written before encryption was enabled can be read with \
-                 PlaintextPolicy::Migrate"
+                 PlaintextPolicy::Migrate (REDIS_ENCRYPTION_PLAINTEXT=migrate in the factory and \
+                 the server)"
             }
             _ => "",
         };

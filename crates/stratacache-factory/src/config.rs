@@ -31,6 +31,13 @@ pub const MEMORY_CACHE_SIZE_RANGE: (u64, u64) = (1, 1_000_000);
 pub const COMPRESSION_THRESHOLD_RANGE: (usize, usize) = (100, 100_000);
 /// The accepted `compression_level`: 1 to 9.
 pub const COMPRESSION_LEVEL_RANGE: (u8, u8) = (1, 9);
+/// The default `max_decompressed_size` (bytes): 8 MiB, as the compression layer's default;
+/// above the admin API's largest request body (1 MiB by default), so every value written over
+/// HTTP is stored compressed and read back.
+pub const DEFAULT_MAX_DECOMPRESSED_SIZE: usize = 8 * 1024 * 1024;
+/// The accepted `max_decompressed_size` (bytes): 1 KiB to 4 294 967 295 (the compression header
+/// stores the length in four bytes).
+pub const MAX_DECOMPRESSED_SIZE_RANGE: (usize, usize) = (1024, u32::MAX as usize);
 /// The accepted `text_hash_threshold` (characters): 100 to 10 000.
 pub const TEXT_HASH_THRESHOLD_RANGE: (usize, usize) = (100, 10_000);
 /// The shortest accepted operation TTL: 60 s.
@@ -203,8 +210,51 @@ mod secs_map {
     }
 }
 
+/// What the encryption layer does with stored values that are not encrypted
+/// (`REDIS_ENCRYPTION_PLAINTEXT`, override key `encryption_plaintext_policy`); the factory's name
+/// for `stratacache_crypto::PlaintextPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaintextPolicy {
+    /// A stored value that is not an encryption envelope is an `ErrorKind::Decryption` error,
+    /// never returned (the default).
+    #[default]
+    Reject,
+    /// For turning encryption on over a cache that holds unencrypted values: a stored value that
+    /// does not start with the envelope's magic byte is returned as it is (counted in
+    /// `legacy_plaintext_reads` and logged as a warning); envelopes that do not open are still
+    /// errors, and every write is encrypted. Switch back to `reject` once
+    /// `cargo xtask reencrypt --seal-plaintext` has sealed what is left.
+    Migrate,
+}
+
+impl PlaintextPolicy {
+    /// Every accepted value.
+    pub const ALL: [Self; 2] = [Self::Reject, Self::Migrate];
+
+    /// The configuration name (`"reject"`, `"migrate"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Reject => "reject",
+            Self::Migrate => "migrate",
+        }
+    }
+}
+
+impl FromStr for PlaintextPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| "reject or migrate".to_owned())
+    }
+}
+
 /// Encryption keys, from `REDIS_ENCRYPTION_KEY` (the primary key) and `REDIS_ENCRYPTION_KEYS`
-/// (older keys still accepted for reading).
+/// (older keys still accepted for reading), and what to do with unencrypted values
+/// (`REDIS_ENCRYPTION_PLAINTEXT`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptionSettings {
@@ -212,6 +262,10 @@ pub struct EncryptionSettings {
     pub key: Option<Secret>,
     /// Older keys, comma-separated, optionally labelled (see `stratacache_crypto::KeyRing`).
     pub older_keys: Option<Secret>,
+    /// What reads do with stored values that are not encrypted (default `reject`); requires a
+    /// key when `migrate`.
+    #[serde(default)]
+    pub plaintext_policy: PlaintextPolicy,
 }
 
 impl EncryptionSettings {
@@ -277,6 +331,10 @@ pub struct CacheConfig {
     pub compression_threshold: usize,
     /// Compression level, 1 (fastest) to 9 (smallest).
     pub compression_level: u8,
+    /// The largest value, in bytes, the compression layer decompresses: a stored value that
+    /// declares more is an error, refused before anything is allocated for it (default 8 MiB).
+    /// Longer values are written uncompressed, so they are still read back.
+    pub max_decompressed_size: usize,
     /// Whether the AI response cache settings apply (`ENABLE_AI_CACHE`).
     pub enable_ai_cache: bool,
     /// AI response cache settings.
@@ -407,6 +465,21 @@ impl CacheConfig {
             COMPRESSION_LEVEL_RANGE,
             "",
         );
+        range(
+            p,
+            "max_decompressed_size",
+            self.max_decompressed_size,
+            MAX_DECOMPRESSED_SIZE_RANGE,
+            "bytes",
+        );
+        if self.encryption.plaintext_policy == PlaintextPolicy::Migrate && !self.encryption.is_configured() {
+            p.push(Problem::new(
+                "encryption_plaintext_policy",
+                "migrate without REDIS_ENCRYPTION_KEY",
+                "reject, or migrate together with REDIS_ENCRYPTION_KEY (migrate reads values \
+                 stored before encryption was turned on)",
+            ));
+        }
         self.check_ai(p);
         self.check_redis(p);
         if let Err(e) = validate_namespace(&self.namespace) {

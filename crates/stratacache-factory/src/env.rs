@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::config::{CacheConfig, HashAlgorithm, LogLevel, TierSizes};
+use crate::config::{CacheConfig, HashAlgorithm, LogLevel, PlaintextPolicy, TierSizes};
 use crate::preset::{Environment, Preset};
 use crate::problem::{ConfigError, Problem, suggestion};
 use stratacache_core::{NAMESPACE_RULE, RedisUrl, Secret, redact_url};
@@ -107,6 +107,11 @@ pub const ENV_VARS: &[EnvVar] = &[
         accepted: "comma-separated older keys, optionally label=key",
         description: "older keys still accepted for reading (key rotation)",
     },
+    EnvVar {
+        name: "REDIS_ENCRYPTION_PLAINTEXT",
+        accepted: "reject (default) or migrate; migrate requires REDIS_ENCRYPTION_KEY",
+        description: "what reads do with values stored unencrypted: refuse them, or return them while a cache is migrated to encryption",
+    },
 ];
 
 /// A key of `CACHE_CUSTOM_CONFIG`.
@@ -167,6 +172,12 @@ pub const OVERRIDE_KEYS: &[OverrideKey] = &[
     key("fail_on_connection_error", "true or false", false),
     key("enable_l1_cache", "true or false", false),
     key("command_timeout", "seconds, 0.01..=60", false),
+    key("max_decompressed_size", "integer bytes, 1024..=4294967295", false),
+    key(
+        "encryption_plaintext_policy",
+        "\"reject\" or \"migrate\" (migrate requires an encryption key)",
+        false,
+    ),
 ];
 
 /// Parses a boolean environment value.
@@ -295,6 +306,16 @@ impl CacheConfig {
         }
         if let Some(k) = get("REDIS_ENCRYPTION_KEYS") {
             self.encryption.older_keys = Some(Secret::new(k));
+        }
+        if let Some(v) = get("REDIS_ENCRYPTION_PLAINTEXT") {
+            match v.parse::<PlaintextPolicy>() {
+                Ok(policy) => self.encryption.plaintext_policy = policy,
+                Err(accepted) => p.push(Problem::new(
+                    "REDIS_ENCRYPTION_PLAINTEXT",
+                    format!("{v:?}"),
+                    accepted,
+                )),
+            }
         }
     }
 
@@ -431,6 +452,11 @@ impl CacheConfig {
                 "memory_cache_size" => set(&mut self.memory_cache_size, parsed.get()),
                 "compression_threshold" => set(&mut self.compression_threshold, parsed.get()),
                 "compression_level" => set(&mut self.compression_level, parsed.get()),
+                "max_decompressed_size" => set(&mut self.max_decompressed_size, parsed.get()),
+                "encryption_plaintext_policy" => set(
+                    &mut self.encryption.plaintext_policy,
+                    parsed.parse::<PlaintextPolicy>(),
+                ),
                 "enable_ai_cache" => set(&mut self.enable_ai_cache, parsed.get()),
                 "text_hash_threshold" => set(&mut self.ai.text_hash_threshold, parsed.get()),
                 "hash_algorithm" => set(&mut self.ai.hash_algorithm, parsed.parse::<HashAlgorithm>()),

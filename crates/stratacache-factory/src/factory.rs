@@ -219,17 +219,13 @@ impl CacheFactory {
         let mut cache = base.cache;
 
         #[cfg(feature = "crypto")]
-        if let Some(ring) = build::key_ring(&config.encryption)? {
-            cache = Arc::new(cache.layer(stratacache_crypto::EncryptionLayer::new(ring)));
+        if let Some(layer) = build::encryption(&config.encryption)? {
+            cache = Arc::new(cache.layer(layer));
             layers.insert(0, "encryption");
         }
         #[cfg(feature = "compression")]
         {
-            let layer = stratacache_compression::CompressionLayer::builder()
-                .threshold(config.compression_threshold)
-                .level(config.compression_level)
-                .build()?;
-            cache = Arc::new(cache.layer(layer));
+            cache = Arc::new(cache.layer(build::compression(&config)?));
             layers.insert(0, "compression");
         }
         let mut monitor = None;

@@ -16,7 +16,9 @@ pub mod registry;
 mod rotation;
 
 pub use ai::{AiMetrics, AiResponseCache, OTHER_OPERATIONS, OperationMetrics, UNLISTED_OPERATIONS};
-pub use config::{AiSettings, CacheConfig, EncryptionSettings, HashAlgorithm, LogLevel, TierSizes};
+pub use config::{
+    AiSettings, CacheConfig, EncryptionSettings, HashAlgorithm, LogLevel, PlaintextPolicy, TierSizes,
+};
 pub use env::{ENV_VARS, EnvVar, OVERRIDE_KEYS, OverrideKey};
 pub use factory::{Backend, BuiltCache, CacheFactory};
 pub use failover::{FailoverCache, FailoverConfig, FailoverState};

@@ -471,6 +471,7 @@ pub(crate) fn values(preset: Preset) -> CacheConfig {
         enable_l1_cache: true,
         compression_threshold: threshold,
         compression_level: level,
+        max_decompressed_size: crate::config::DEFAULT_MAX_DECOMPRESSED_SIZE,
         enable_ai_cache: ai,
         ai: if matches!(preset, P::Production | P::AiProduction) {
             ai_production()

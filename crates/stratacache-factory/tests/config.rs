@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use stratacache_factory::{
-    CacheConfig, ConfigError, ENV_VARS, Environment, HashAlgorithm, LogLevel, OVERRIDE_KEYS, Preset,
-    recommend_preset,
+    CacheConfig, ConfigError, ENV_VARS, Environment, HashAlgorithm, LogLevel, OVERRIDE_KEYS, PlaintextPolicy,
+    Preset, recommend_preset,
 };
 
 fn resolve(vars: &[(&str, &str)]) -> Result<CacheConfig, ConfigError> {
@@ -247,6 +247,14 @@ fn every_environment_variable_takes_effect() {
             ],
             Box::new(|c| c.encryption.older_keys.is_some()),
         ),
+        (
+            "REDIS_ENCRYPTION_PLAINTEXT",
+            vec![
+                ("REDIS_ENCRYPTION_KEY", stratacache_crypto::generate_key()),
+                ("REDIS_ENCRYPTION_PLAINTEXT", "Migrate".into()),
+            ],
+            Box::new(|c| c.encryption.plaintext_policy == PlaintextPolicy::Migrate),
+        ),
     ];
     let covered: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
     for var in ENV_VARS {
@@ -323,6 +331,12 @@ fn every_override_key_takes_effect() {
         ("command_timeout", json!(0.75), |c| {
             json!(c.command_timeout.as_secs_f64())
         }),
+        ("max_decompressed_size", json!(2_097_152), |c| {
+            json!(c.max_decompressed_size)
+        }),
+        ("encryption_plaintext_policy", json!("migrate"), |c| {
+            json!(c.encryption.plaintext_policy)
+        }),
     ];
     for key in OVERRIDE_KEYS {
         assert!(
@@ -348,8 +362,13 @@ fn every_override_key_takes_effect() {
             _ => {}
         }
         let json = Value::Object(overrides).to_string();
-        let c = resolve(&[("CACHE_CUSTOM_CONFIG", &json), ("ENVIRONMENT", "testing")])
-            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        let encryption_key = stratacache_crypto::generate_key();
+        let mut vars = vec![("CACHE_CUSTOM_CONFIG", json.as_str()), ("ENVIRONMENT", "testing")];
+        if key == "encryption_plaintext_policy" {
+            // Migrating to encryption needs a key (checked in `bad_inputs`).
+            vars.push(("REDIS_ENCRYPTION_KEY", &encryption_key));
+        }
+        let c = resolve(&vars).unwrap_or_else(|e| panic!("{key}: {e}"));
         let expected = if key == "operation_ttls" {
             json!({"qa": 3600, "translate": 120})
         } else {
@@ -444,6 +463,31 @@ fn bad_inputs_are_reported_with_field_value_and_range() {
         (
             "invalid encryption key",
             vec![("REDIS_ENCRYPTION_KEY", "not-a-key")],
+        ),
+        (
+            "decompression limit out of range",
+            vec![("CACHE_CUSTOM_CONFIG", r#"{"max_decompressed_size": 100}"#)],
+        ),
+        (
+            "decompression limit not a number",
+            vec![(
+                "CACHE_CUSTOM_CONFIG",
+                r#"{"max_decompressed_size": 4294967296.5}"#,
+            )],
+        ),
+        (
+            "unknown plaintext policy",
+            vec![
+                ("REDIS_ENCRYPTION_PLAINTEXT", "accept"),
+                (
+                    "CACHE_CUSTOM_CONFIG",
+                    r#"{"encryption_plaintext_policy": "allow"}"#,
+                ),
+            ],
+        ),
+        (
+            "plaintext migration without a key",
+            vec![("REDIS_ENCRYPTION_PLAINTEXT", "migrate")],
         ),
     ];
     let mut report = String::new();
