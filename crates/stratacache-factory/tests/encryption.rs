@@ -22,7 +22,7 @@ fn compressible(len: usize) -> Bytes {
 /// read goes to Redis).
 fn config(server: &RedisServer, namespace: &str) -> CacheConfig {
     let mut config = CacheConfig::testing();
-    config.redis_url = Some(server.url().to_owned());
+    config.redis_url = Some(server.url().into());
     config.namespace = namespace.to_owned();
     config
 }

@@ -213,12 +213,12 @@ async fn a_write_whose_connection_broke_is_not_applied_twice() {
     let server = redis_server_or_skip!(RedisMode::Plain);
     let proxy = FaultProxy::start(upstream(&server));
     let mut config = config_for(&server);
-    config.url = proxy.url();
+    config.url = proxy.url().into();
     config.command_timeout = Duration::from_secs(5);
     config.retry.budget = Duration::from_secs(5);
     let cache = Arc::new(connect(config.clone()).await);
     let mut direct = config;
-    direct.url = server.url().to_owned();
+    direct.url = server.url().into();
     let direct = connect(direct).await;
 
     // The SET reaches the server; its reply is lost.
