@@ -310,7 +310,10 @@ async fn a_closed_cache_fails_every_operation_and_drops_its_entries() {
     }
     let health = shared.health().await;
     assert_eq!(health.status, HealthStatus::Unhealthy, "{health:?}");
-    assert!(health.messages.iter().any(|m| m.contains("was closed")), "{health:?}");
+    assert!(
+        health.messages.iter().any(|m| m.contains("was closed")),
+        "{health:?}"
+    );
     assert_eq!(shared.stats().await.entries, Some(0), "the entries were dropped");
     // Closing again is harmless.
     cache.close();

@@ -46,7 +46,10 @@ async fn a_literal_pattern_unlinks_its_key_without_scanning() {
     let namespace = config.namespace.clone();
     let cache = common::connect(config).await;
     for key in ["user:42", "user:420", "user:4", "user:*", "user:1"] {
-        cache.set(key, Bytes::from_static(b"v"), Ttl::Never).await.unwrap();
+        cache
+            .set(key, Bytes::from_static(b"v"), Ttl::Never)
+            .await
+            .unwrap();
     }
     // The same key in another namespace is not this cache's.
     let other = format!("{namespace}-other:user:42");
