@@ -340,4 +340,7 @@ impl Cache for ScriptedCache {
             Err(_) => CacheStats::new(self.name.clone()),
         }
     }
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
 }

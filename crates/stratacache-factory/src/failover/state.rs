@@ -25,7 +25,8 @@ pub(super) struct Shared {
     pub(super) epoch: AtomicU64,
     /// Consecutive temporary failures of the primary while closed.
     pub(super) failures: AtomicU32,
-    /// `close()` was called: no background task is started any more.
+    /// `Cache::close` was called (or the cache dropped): no background task is started any more,
+    /// and operations fail.
     pub(super) closed: AtomicBool,
     pub(super) state: Mutex<State>,
     pub(super) counters: Counters,
@@ -204,12 +205,26 @@ impl Shared {
         state.task = Some(runtime.spawn(task));
     }
 
-    /// Stops the background task for good.
-    pub(super) fn close(&self) {
+    /// Stops the background task for good (operations fail from now on); returns the primary,
+    /// if connected, for the caller to close. A primary the task connects afterwards is closed by
+    /// the task (see `connect`): both look at `closed` under the lock.
+    pub(super) fn stop(&self) -> Option<SharedCache> {
+        let mut state = self.lock();
         self.closed.store(true, Ordering::Release);
-        if let Some(task) = self.lock().task.take() {
+        if let Some(task) = state.task.take() {
             task.abort();
         }
+        self.primary.get().cloned()
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The error of every operation after `close`.
+    pub(super) fn closed_error() -> Error {
+        Error::closed("the failover cache (its primary and its fallback)")
     }
 }
 
