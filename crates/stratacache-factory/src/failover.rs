@@ -120,7 +120,8 @@
 //! The task is spawned with `tokio::spawn` when the circuit opens (or a repair is needed, or at
 //! once by [`disconnected`](FailoverCache::disconnected)) and ends when the circuit is closed and
 //! nothing is left to replay. It holds only a [`Weak`](std::sync::Weak) reference to the cache's
-//! state: dropping the [`FailoverCache`] or calling [`Cache::close`] aborts it.
+//! state: dropping the [`FailoverCache`], calling [`Cache::close`] or
+//! [`stop_recovery`](FailoverCache::stop_recovery) aborts it.
 //! Opening the circuit needs a Tokio runtime (the current one, else the one the cache was built
 //! in); without any, the cache stays on the fallback and logs an error. A connection attempt by
 //! the [`Connector`] is not cut short by the probe timeout (a TLS handshake and a pool of
@@ -348,6 +349,7 @@ impl FailoverCache {
             epoch: AtomicU64::new(0),
             failures: AtomicU32::new(0),
             closed: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             state: Mutex::new(state),
             counters: Counters::default(),
             stats: StatsCounters::default(),
@@ -408,6 +410,14 @@ impl FailoverCache {
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()
     }
+
+    /// Stops the background task for good, without closing anything: a cache stopped on the
+    /// fallback stays there (the circuit no longer closes by itself, a disconnected cache never
+    /// connects), and operations keep working on the tier that serves them. To release
+    /// everything, use [`Cache::close`](stratacache_core::Cache::close) instead.
+    pub fn stop_recovery(&self) {
+        drop(self.shared.stop(false));
+    }
 }
 
 impl Drop for FailoverCache {
@@ -416,6 +426,6 @@ impl Drop for FailoverCache {
     ///
     /// [`Cache::close`]: stratacache_core::Cache::close
     fn drop(&mut self) {
-        drop(self.shared.stop());
+        drop(self.shared.stop(false));
     }
 }

@@ -265,7 +265,7 @@ impl Cache for FailoverCache {
     /// later operation fails with [`ErrorKind::Closed`](stratacache_core::ErrorKind::Closed).
     /// See [Closing](super#closing).
     async fn close(&self) -> Result<()> {
-        let primary = self.shared.stop();
+        let primary = self.shared.stop(true);
         let primary = match primary {
             Some(primary) => primary.close().await,
             None => Ok(()),

@@ -41,7 +41,7 @@ pub(super) async fn run(shared: Weak<Shared>, interval: Duration) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if shared.is_closed() || shared.round().await == Round::Done {
+        if shared.is_stopped() || shared.round().await == Round::Done {
             return;
         }
     }
@@ -131,8 +131,9 @@ impl Shared {
         match connector.connect().await {
             Ok(primary) => {
                 let state = self.lock();
-                if self.is_closed() {
-                    // Closed while connecting: nobody will close this primary but us.
+                if self.is_stopped() {
+                    // Closed (or stopped) while connecting: nobody will use or close this
+                    // primary but us.
                     drop(state);
                     if let Err(error) = primary.close().await {
                         tracing::debug!(%error, "closing a primary connected after close");

@@ -411,6 +411,27 @@ async fn dropping_the_cache_stops_the_probes() {
         "an operation reached the primary"
     );
     assert_eq!(cache.health().await.status, HealthStatus::Unhealthy);
+
+    // Stopping the recovery only: the cache stays on the fallback and keeps serving.
+    let (primary, fallback) = (Flaky::new(), memory());
+    let cache = tripped(&primary, &fallback, config()).await;
+    cache.stop_recovery();
+    let probes = primary.health_calls.load(SeqCst);
+    primary.down.store(false, SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        primary.health_calls.load(SeqCst),
+        probes,
+        "probed after stop_recovery()"
+    );
+    assert_eq!(cache.state(), FailoverState::Fallback);
+    cache.set("k", b("v"), Ttl::Never).await.unwrap();
+    assert_eq!(
+        cache.get("k").await.unwrap(),
+        Some(b("v")),
+        "served by the fallback"
+    );
+    assert!(!cache.is_closed() && !fallback.is_closed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
