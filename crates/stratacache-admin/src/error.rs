@@ -248,7 +248,8 @@ impl ApiError {
 }
 
 /// The one mapping from cache errors to HTTP: `InvalidInput` → 400 `VALIDATION_ERROR`;
-/// `Connection`, `Timeout`, `Unavailable` → 503 `SERVICE_UNAVAILABLE`; `Configuration` → 500
+/// `Connection`, `Timeout`, `Unavailable`, `Closed` (a cache closed at shutdown) → 503
+/// `SERVICE_UNAVAILABLE`; `Configuration` → 500
 /// `CONFIGURATION_ERROR`; every other kind → 500 `INFRASTRUCTURE_ERROR`. The message is the
 /// error's own (stratacache errors never carry secrets; their sources, which may quote a server's
 /// reply, are logged, not returned) and `details.kind` the [`ErrorKind`] name.
@@ -257,7 +258,9 @@ impl From<stratacache_core::Error> for ApiError {
         let kind = e.kind();
         let (status, code) = match kind {
             ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, ErrorCode::ValidationError),
-            k if k.is_temporary() => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable),
+            k if k.is_temporary() || k == ErrorKind::Closed => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable)
+            }
             ErrorKind::Configuration => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ConfigurationError),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InfrastructureError),
         };
@@ -368,7 +371,9 @@ mod tests {
             let e = ApiError::from(stratacache_core::Error::new(kind, "x"));
             let expected = match kind {
                 ErrorKind::InvalidInput => 400,
-                ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Unavailable => 503,
+                ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Unavailable | ErrorKind::Closed => {
+                    503
+                }
                 _ => 500,
             };
             assert_eq!(e.status().as_u16(), expected, "{kind}");

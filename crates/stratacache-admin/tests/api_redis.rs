@@ -271,7 +271,7 @@ async fn a_closed_redis_cache_answers_503_and_keeps_its_entries() {
         .send_authed("POST", "/internal/cache/invalidate?pattern=user:*", "")
         .await;
     let envelope = reply.assert_envelope(503, "SERVICE_UNAVAILABLE");
-    assert_eq!(envelope["details"]["kind"], "unavailable");
+    assert_eq!(envelope["details"]["kind"], "closed");
     for (method, path) in [
         ("GET", "/internal/cache/entries/user:1"),
         ("PUT", "/internal/cache/entries/user:1"),
@@ -285,7 +285,7 @@ async fn a_closed_redis_cache_answers_503_and_keeps_its_entries() {
     assert_eq!(server.get("/internal/cache/health", &[]).await.status, 503);
     let metrics = server.get("/internal/cache/metrics", &[]).await.json();
     assert_eq!(
-        metrics["cache_operations"]["errors_by_kind"]["unavailable"], 4,
+        metrics["cache_operations"]["errors_by_kind"]["closed"], 4,
         "{metrics}"
     );
     assert_eq!(metrics["invalidation"]["total_invalidations"], 0);
@@ -391,7 +391,7 @@ async fn the_status_tells_where_operations_go_and_metrics_show_the_breaker() {
 
     // Redis answers again, but this failover no longer returns to it (its task is stopped): the
     // status must not claim that writes land in Redis.
-    failover.close();
+    failover.stop_recovery();
     redis.resume();
     let body = server.get("/internal/cache/status", &[]).await.json();
     assert_eq!(body["redis"]["status"], "disconnected", "{body}");

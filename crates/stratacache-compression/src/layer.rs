@@ -336,4 +336,9 @@ impl<C: Cache> Cache for Compressed<C> {
             .saturating_add(self.counters.errors.load(Ordering::Relaxed));
         stats
     }
+
+    /// Closes the wrapped cache.
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
 }

@@ -160,6 +160,24 @@ pub trait Cache: Send + Sync {
     /// Asynchronous because a backend may finish pending bookkeeping first (the memory backend
     /// runs moka's maintenance so that entry and byte counts are exact).
     async fn stats(&self) -> CacheStats;
+
+    /// Closes the cache for good: releases what it opened (connections, background tasks,
+    /// entries held in memory) and makes every later operation (reads, writes, removals) fail at
+    /// once with an [`ErrorKind::Closed`](crate::ErrorKind::Closed) error; [`health`](Cache::health)
+    /// then reports `Unhealthy` and [`stats`](Cache::stats) the counters as they were. Every clone
+    /// and every handle of the cache is closed. Closing twice does nothing more.
+    ///
+    /// Layers forward it to the cache they wrap, and caches made of others (tiered, failover)
+    /// close all of them, so closing the outermost layer closes the whole stack.
+    ///
+    /// The default implementation does nothing, for caches that hold nothing to release.
+    ///
+    /// # Errors
+    ///
+    /// When something could not be released (the first such error; the rest is still closed).
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 macro_rules! forward_cache {
@@ -204,6 +222,9 @@ macro_rules! forward_cache {
             }
             async fn stats(&self) -> CacheStats {
                 (**self).stats().await
+            }
+            async fn close(&self) -> Result<()> {
+                (**self).close().await
             }
         }
     )*};

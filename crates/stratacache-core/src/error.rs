@@ -38,11 +38,14 @@ pub enum ErrorKind {
     Unsupported,
     /// Any other backend failure (a protocol error, an unexpected reply).
     Backend,
+    /// The cache was closed ([`Cache::close`](crate::Cache::close)): it will never serve again.
+    /// Not temporary, so never retried and never served by a fallback; build a new cache.
+    Closed,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order (grows when a kind is added).
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         Self::Configuration,
         Self::Connection,
         Self::Timeout,
@@ -53,6 +56,7 @@ impl ErrorKind {
         Self::Unavailable,
         Self::Unsupported,
         Self::Backend,
+        Self::Closed,
     ];
 
     /// A short, stable, lower-case name for logs and metric labels (`"timeout"`, `"decryption"`, ...).
@@ -68,6 +72,7 @@ impl ErrorKind {
             Self::Unavailable => "unavailable",
             Self::Unsupported => "unsupported",
             Self::Backend => "backend",
+            Self::Closed => "closed",
         }
     }
 
@@ -126,6 +131,21 @@ impl Error {
     /// A [`ErrorKind::Configuration`] error.
     pub fn configuration(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Configuration, message)
+    }
+
+    /// A [`ErrorKind::Closed`] error: `what` (say, `"the Redis cache for redis://host:6379"`)
+    /// was closed.
+    ///
+    /// ```
+    /// use stratacache_core::{Error, ErrorKind};
+    ///
+    /// let err = Error::closed("the memory cache");
+    /// assert_eq!(err.kind(), ErrorKind::Closed);
+    /// assert!(!err.is_temporary());
+    /// assert_eq!(err.to_string(), "closed: the memory cache was closed (Cache::close)");
+    /// ```
+    pub fn closed(what: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::Closed, format!("{what} was closed (Cache::close)"))
     }
 
     /// A [`ErrorKind::Serialization`] error.

@@ -145,9 +145,29 @@ impl Glob {
         Cow::Owned(out)
     }
 
-    /// Whether the pattern has no wildcard at all, so it matches exactly one key.
+    /// Whether the pattern has no wildcard at all (no unescaped `*`, `?` or `[`), so it matches
+    /// exactly one key: [`literal`](Self::literal).
     pub fn is_literal(&self) -> bool {
         self.tokens.iter().all(|t| matches!(t, Token::Byte(_)))
+    }
+
+    /// The one key a pattern without wildcards matches, with escapes resolved (`user:42` for
+    /// `user:42`, `a*` for `a\*`, a backslash for a trailing `\`); `None` when the pattern has a
+    /// `*`, `?` or `[` that is not escaped.
+    ///
+    /// Backends use it to remove that key directly instead of scanning for matches:
+    ///
+    /// ```
+    /// use stratacache_core::Glob;
+    ///
+    /// assert_eq!(Glob::new("user:42").literal().as_deref(), Some("user:42"));
+    /// assert_eq!(Glob::new(r"user:\*").literal().as_deref(), Some("user:*"));
+    /// assert_eq!(Glob::new("user:4?").literal(), None);
+    /// assert!(Glob::new(r"a\[1]").matches("a[1]"));
+    /// ```
+    pub fn literal(&self) -> Option<Cow<'_, str>> {
+        // A pattern without wildcards is its own literal prefix.
+        self.is_literal().then(|| self.literal_prefix())
     }
 }
 

@@ -267,4 +267,9 @@ impl<C: Cache> Cache for Encrypted<C> {
         stats.errors = stats.errors.saturating_add(self.counters.errors());
         stats
     }
+
+    /// Closes the wrapped cache.
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stratacache_core::{Error, LayerExt, Result, SharedCache};
+use stratacache_core::{Cache, Error, LayerExt, Result, SharedCache};
 use stratacache_monitor::{Monitor, MonitorConfig, Monitored, MonitoringLayer};
 
 use crate::build;
@@ -109,21 +109,26 @@ impl BuiltCache {
         self.degraded.is_some()
     }
 
-    /// Disconnects from Redis and stops background probes. Later operations on Redis fail.
+    /// Closes everything the cache opened, through [`Cache::close`](stratacache_core::Cache::close)
+    /// on the whole stack: the failover's background task (probes, reconnection, replay) stops,
+    /// a connection attempt in progress is abandoned, the Redis connections (the one connected
+    /// at start or by the background task later) are closed, and the memory tiers drop their
+    /// entries. Afterwards every operation of [`cache`](Self::cache) (and of every clone of it)
+    /// fails at once with an [`ErrorKind::Closed`](stratacache_core::ErrorKind::Closed) error:
+    /// nothing is served by the memory fallback any more. Closing twice does nothing more.
     ///
     /// # Errors
     ///
-    /// None today; the signature leaves room for backends whose shutdown can fail.
-    #[allow(clippy::unused_async)]
+    /// The first error of a layer that could not release what it held (none of the built-in
+    /// ones fails today); the rest is closed all the same.
     pub async fn close(&self) -> Result<()> {
-        if let Some(failover) = &self.failover {
-            failover.close();
-        }
+        let closed = self.cache.close().await;
+        // Already closed through the stack; for a stack that would not reach it.
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.redis {
             redis.close();
         }
-        Ok(())
+        closed
     }
 }
 

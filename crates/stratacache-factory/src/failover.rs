@@ -120,13 +120,24 @@
 //! The task is spawned with `tokio::spawn` when the circuit opens (or a repair is needed, or at
 //! once by [`disconnected`](FailoverCache::disconnected)) and ends when the circuit is closed and
 //! nothing is left to replay. It holds only a [`Weak`](std::sync::Weak) reference to the cache's
-//! state: dropping the [`FailoverCache`] or calling [`close`](FailoverCache::close) aborts it.
+//! state: dropping the [`FailoverCache`], calling [`Cache::close`] or
+//! [`stop_recovery`](FailoverCache::stop_recovery) aborts it.
 //! Opening the circuit needs a Tokio runtime (the current one, else the one the cache was built
 //! in); without any, the cache stays on the fallback and logs an error. A connection attempt by
 //! the [`Connector`] is not cut short by the probe timeout (a TLS handshake and a pool of
 //! connections legitimately take longer than a `PING`): bound it in the connector
 //! (`RedisConfig::connect_timeout` does). During the replay, pattern invalidations and clears of
 //! the primary are bounded by the primary's own timeouts only.
+//!
+//! # Closing
+//!
+//! [`Cache::close`] closes the whole cache: the background task stops (a connection attempt in
+//! progress is abandoned, and a primary it connected anyway is closed at once), the primary
+//! (when connected) and the fallback are closed, and every later operation fails with an
+//! [`ErrorKind::Closed`](stratacache_core::ErrorKind::Closed) error instead of being served by
+//! either tier; [`Cache::health`] reports `Unhealthy`. A primary's own `Closed` error is not
+//! temporary, so it is returned too, never served by the fallback. Dropping the cache only stops
+//! the task.
 //!
 //! # Observability
 //!
@@ -144,6 +155,7 @@
 //! [`Cache`]: stratacache_core::Cache
 //! [`Cache::health`]: stratacache_core::Cache::health
 //! [`Cache::delete_many`]: stratacache_core::Cache::delete_many
+//! [`Cache::close`]: stratacache_core::Cache::close
 //! [`Cache::stats`]: stratacache_core::Cache::stats
 
 mod config;
@@ -337,6 +349,7 @@ impl FailoverCache {
             epoch: AtomicU64::new(0),
             failures: AtomicU32::new(0),
             closed: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             state: Mutex::new(state),
             counters: Counters::default(),
             stats: StatsCounters::default(),
@@ -393,16 +406,26 @@ impl FailoverCache {
         &self.shared.fallback
     }
 
-    /// Stops the background task for good: a cache closed on the fallback stays there, and the
-    /// circuit no longer closes by itself. Operations keep working. The tiers themselves are not
-    /// closed (close a `RedisCache` with its own `close`). Dropping the cache does the same.
-    pub fn close(&self) {
-        self.shared.close();
+    /// Whether the cache was closed ([`Cache::close`](stratacache_core::Cache::close)).
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// Stops the background task for good, without closing anything: a cache stopped on the
+    /// fallback stays there (the circuit no longer closes by itself, a disconnected cache never
+    /// connects), and operations keep working on the tier that serves them. To release
+    /// everything, use [`Cache::close`](stratacache_core::Cache::close) instead.
+    pub fn stop_recovery(&self) {
+        drop(self.shared.stop(false));
     }
 }
 
 impl Drop for FailoverCache {
+    /// Stops the background task (the tiers are closed by [`Cache::close`] only, as they may be
+    /// shared).
+    ///
+    /// [`Cache::close`]: stratacache_core::Cache::close
     fn drop(&mut self) {
-        self.shared.close();
+        drop(self.shared.stop(false));
     }
 }

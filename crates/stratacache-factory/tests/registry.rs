@@ -361,7 +361,7 @@ async fn a_registered_redis_cache_is_disconnected_at_shutdown() {
         }
     );
     let err = held.get("k").await.expect_err("closed at shutdown");
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
     assert!(err.message().contains("was closed"), "{err}");
 
     let deadline = Instant::now() + Duration::from_secs(5);

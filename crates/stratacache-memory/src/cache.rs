@@ -1,6 +1,7 @@
 //! [`MemoryCache`]: the moka-backed [`Cache`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache as Moka;
@@ -110,7 +111,7 @@ impl moka::Expiry<String, Entry> for PerEntryExpiry {
 /// An in-process cache on [moka](https://docs.rs/moka): bounded by entry count and optionally
 /// by bytes, with per-entry TTLs, glob invalidation and read-only hit statistics.
 ///
-/// Cloning is cheap and clones share the same entries.
+/// Cloning is cheap and clones share the same entries. [`close`](Self::close) closes every clone.
 ///
 /// See the [crate documentation](crate) for an example.
 #[derive(Clone)]
@@ -122,6 +123,8 @@ pub struct MemoryCache {
     config: Arc<MemoryConfig>,
     /// Largest entry (key + value bytes) accepted, from `max_bytes`.
     max_entry_bytes: Option<u64>,
+    /// Set by [`MemoryCache::close`], shared by the clones.
+    closed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for MemoryCache {
@@ -203,6 +206,7 @@ impl MemoryCache {
             sizes,
             config: Arc::new(config),
             max_entry_bytes,
+            closed: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -227,6 +231,38 @@ impl MemoryCache {
     /// the next write would otherwise do.
     pub async fn run_pending_tasks(&self) {
         self.cache.run_pending_tasks().await;
+    }
+
+    /// Closes the cache (every clone): its entries are dropped, and every later operation fails
+    /// at once with an [`ErrorKind::Closed`](stratacache_core::ErrorKind::Closed) error;
+    /// [`Cache::health`] reports `Unhealthy`. There is no way to reopen it. Closing twice does
+    /// nothing more. [`Cache::close`] does the same.
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            // Frees the memory now; moka drops the entries at its next maintenance run.
+            self.cache.invalidate_all();
+        }
+    }
+
+    /// Whether [`close`](Self::close) was called (on this cache or a clone).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// `Ok` while open; the error of every operation after [`close`](Self::close), counted.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            self.counters.record_error();
+            return Err(self.closed_error());
+        }
+        Ok(())
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::closed(format_args!(
+            "the memory cache (max_entries {})",
+            self.config.max_entries
+        ))
     }
 
     fn check_size(&self, key: &str, value: &Bytes) -> Result<()> {
@@ -270,12 +306,14 @@ impl MemoryCache {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.check_open()?;
         let value = self.live_entry(key).await.map(|e| e.value);
         self.counters.record_read(value.is_some());
         Ok(value)
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+        self.check_open()?;
         let checked = self.check_size(key, &value).and_then(|()| self.deadline(ttl));
         let expires_at = self.counted(checked)?;
         self.insert(key, value, expires_at).await;
@@ -284,17 +322,20 @@ impl Cache for MemoryCache {
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
+        self.check_open()?;
         let removed = self.cache.remove(key).await.is_some_and(|e| e.is_live());
         self.counters.record_removals(u64::from(removed));
         Ok(removed)
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
+        self.check_open()?;
         // `contains_key` is not a read for moka: it neither updates recency nor popularity.
         Ok(self.cache.contains_key(key))
     }
 
     async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
+        self.check_open()?;
         Ok(self
             .cache
             .get(key)
@@ -303,6 +344,7 @@ impl Cache for MemoryCache {
     }
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        self.check_open()?;
         let found = self
             .cache
             .get(key)
@@ -313,6 +355,7 @@ impl Cache for MemoryCache {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        self.check_open()?;
         let mut out = Vec::with_capacity(keys.len());
         let mut hits = 0;
         for key in keys {
@@ -325,6 +368,7 @@ impl Cache for MemoryCache {
     }
 
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        self.check_open()?;
         let expires_at = self.counted(self.deadline(ttl))?;
         for (key, value) in entries {
             self.counted(self.check_size(key, value))?;
@@ -337,10 +381,12 @@ impl Cache for MemoryCache {
     }
 
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+        self.check_open()?;
         let glob = Glob::new(pattern);
         let mut removed = 0;
-        if glob.is_literal() {
-            removed = u64::from(self.delete(&glob.literal_prefix()).await?);
+        if let Some(key) = glob.literal() {
+            // One key: removed directly, without walking the entries.
+            removed = u64::from(self.delete(&key).await?);
             return Ok(removed);
         }
         let prefix = glob.literal_prefix();
@@ -360,6 +406,7 @@ impl Cache for MemoryCache {
     }
 
     async fn clear(&self) -> Result<()> {
+        self.check_open()?;
         self.cache.run_pending_tasks().await;
         let live = self.cache.iter().filter(|(_, e)| e.is_live()).count() as u64;
         self.cache.invalidate_all();
@@ -380,6 +427,11 @@ impl Cache for MemoryCache {
 
     async fn health(&self) -> Health {
         let start = Instant::now();
+        if self.is_closed() {
+            return Health::new("memory", HealthStatus::Unhealthy)
+                .with_message(self.closed_error().to_string())
+                .with_latency(start.elapsed());
+        }
         self.cache.run_pending_tasks().await;
         let entries = self.sizes.entries();
         let health = Health::new("memory", HealthStatus::Healthy).with_message(format!(
@@ -406,6 +458,12 @@ impl Cache for MemoryCache {
         stats.max_entries = Some(self.config.max_entries);
         stats.max_bytes = self.config.max_bytes;
         stats
+    }
+
+    /// [`MemoryCache::close`].
+    async fn close(&self) -> Result<()> {
+        MemoryCache::close(self);
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@ impl ScanKeys for MemoryCache {
     /// All live keys matching `pattern` in one page (the cache is bounded, so the page is too);
     /// the next cursor is always 0.
     async fn scan_keys(&self, pattern: &str, _cursor: u64) -> Result<(u64, Vec<String>)> {
+        self.check_open()?;
         let glob = Glob::new(pattern);
         let prefix = glob.literal_prefix();
         let keys = self
@@ -26,6 +27,7 @@ impl ScanKeys for MemoryCache {
     /// Replaces the value under moka's per-key lock, keeping the entry's deadline. Serialised with
     /// other conditional replacements of the key; a plain `set` racing it may be overwritten.
     async fn replace_if_unchanged(&self, key: &str, expected: &[u8], value: Bytes) -> Result<bool> {
+        self.check_open()?;
         let result = self
             .moka()
             .entry_by_ref(key)

@@ -274,3 +274,48 @@ fn invalid_configuration_is_refused() {
     config.default_ttl = Some(Duration::from_millis(1));
     MemoryCache::from_config(config).unwrap();
 }
+
+#[tokio::test]
+async fn a_closed_cache_fails_every_operation_and_drops_its_entries() {
+    use stratacache_core::{HealthStatus, ScanKeys, SharedCache};
+
+    let cache = MemoryCache::new(100).unwrap();
+    let clone = cache.clone();
+    let shared: SharedCache = std::sync::Arc::new(cache.clone());
+    cache.set("k", value(10), Ttl::Never).await.unwrap();
+    assert!(!cache.is_closed());
+
+    shared.close().await.unwrap();
+    assert!(cache.is_closed() && clone.is_closed(), "every clone is closed");
+    let results = [
+        clone.get("k").await.map(drop),
+        clone.set("k", value(1), Ttl::Never).await,
+        clone.delete("k").await.map(drop),
+        clone.delete_many(&["k"]).await.map(drop),
+        clone.exists("k").await.map(drop),
+        clone.ttl("k").await.map(drop),
+        clone.get_with_ttl("k").await.map(drop),
+        clone.get_many(&["k"]).await.map(drop),
+        clone.set_many(&[("k", value(1))], Ttl::Never).await,
+        clone.invalidate_pattern("k").await.map(drop),
+        clone.invalidate_pattern("*").await.map(drop),
+        clone.clear().await,
+        clone.scan_keys("*", 0).await.map(drop),
+        clone.replace_if_unchanged("k", b"v", value(1)).await.map(drop),
+    ];
+    for (i, result) in results.into_iter().enumerate() {
+        let err = result.expect_err("the cache is closed");
+        assert_eq!(err.kind(), ErrorKind::Closed, "operation {i}: {err}");
+        assert!(err.message().contains("memory cache"), "{err}");
+    }
+    let health = shared.health().await;
+    assert_eq!(health.status, HealthStatus::Unhealthy, "{health:?}");
+    assert!(
+        health.messages.iter().any(|m| m.contains("was closed")),
+        "{health:?}"
+    );
+    assert_eq!(shared.stats().await.entries, Some(0), "the entries were dropped");
+    // Closing again is harmless.
+    cache.close();
+    shared.close().await.unwrap();
+}

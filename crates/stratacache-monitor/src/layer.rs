@@ -248,4 +248,9 @@ impl<C: Cache> Cache for Monitored<C> {
     async fn stats(&self) -> CacheStats {
         self.inner.stats().await
     }
+
+    /// Closes the wrapped cache.
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
 }

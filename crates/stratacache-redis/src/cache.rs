@@ -8,7 +8,7 @@ use deadpool_redis::Pool;
 use redis::Value;
 use stratacache_core::glob::escape;
 use stratacache_core::{
-    Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, StatsCounters, Ttl,
+    Bytes, Cache, CacheStats, Error, Expiry, Glob, Health, HealthStatus, Result, StatsCounters, Ttl,
     async_trait,
 };
 
@@ -43,7 +43,8 @@ pub(crate) struct Inner {
 ///
 /// Keys are stored as `{namespace}:{key}`; [`Cache::clear`] and [`Cache::invalidate_pattern`]
 /// only ever remove keys of the namespace, with `SCAN MATCH ... COUNT` and `UNLINK` in batches
-/// (never `KEYS` or `FLUSHDB`). TTLs are set in milliseconds (`SET ... PX`) and read with `PTTL`.
+/// (never `KEYS` or `FLUSHDB`); a pattern without wildcards ([`Glob::literal`]: `user:42`, or
+/// `user:\*` for the key `user:*`) is one `UNLINK` of its key, without a `SCAN`. TTLs are set in milliseconds (`SET ... PX`) and read with `PTTL`.
 /// Every operation has a deadline (`command_timeout` plus the retry budget, 300 ms by default):
 /// a broken or refused connection is retried with a short backoff within the budget, a reply that
 /// does not come in time is a timeout at once, and a broken connection is replaced by one
@@ -171,10 +172,11 @@ impl RedisCache {
     /// clone is closed.
     ///
     /// Afterwards every operation of every clone fails at once, without touching the network,
-    /// with an [`ErrorKind::Unavailable`] error whose message says that the cache was closed
-    /// (never retried, even though `Unavailable` counts as temporary: the cache will not come
-    /// back), and [`Cache::health`] reports [`HealthStatus::Unhealthy`]. There is no way to reopen
-    /// a closed cache: connect a new one.
+    /// with an [`ErrorKind::Closed`](stratacache_core::ErrorKind::Closed) error whose message says
+    /// that the cache was closed (not temporary: never retried, and a failover in front of the
+    /// cache returns it instead of serving its fallback), and [`Cache::health`] reports
+    /// [`HealthStatus::Unhealthy`]. There is no way to reopen a closed cache: connect a new one.
+    /// [`Cache::close`] does the same.
     ///
     /// Commands already in flight finish (or time out) on their connection, which closes when
     /// they are done. Closing twice does nothing more. Call it at shutdown, for example from a
@@ -200,13 +202,10 @@ impl RedisCache {
 
     /// The error of every operation after [`close`](Self::close).
     pub(crate) fn closed_error(&self) -> Error {
-        Error::new(
-            ErrorKind::Unavailable,
-            format!(
-                "the Redis cache for {} (namespace {:?}) was closed (RedisCache::close)",
-                self.inner.endpoint.url, self.inner.namespace
-            ),
-        )
+        Error::closed(format_args!(
+            "the Redis cache for {} (namespace {:?})",
+            self.inner.endpoint.url, self.inner.namespace
+        ))
     }
 
     fn resolve(&self, ttl: Ttl) -> Result<Expiry> {
@@ -400,7 +399,19 @@ impl Cache for RedisCache {
         Ok(())
     }
 
+    /// A pattern without wildcards ([`Glob::literal`]) is one `UNLINK` of its key; any other
+    /// walks the namespace with `SCAN MATCH` pages, each `UNLINK`ed.
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+        if let Some(key) = Glob::new(pattern).literal() {
+            let key = &self.redis_key(&key);
+            let n: u64 = self
+                .run("UNLINK", ReportsEffect, |mut c| async move {
+                    redis::cmd("UNLINK").arg(key).query_async(&mut c).await
+                })
+                .await?;
+            self.inner.counters.record_removals(n);
+            return Ok(n);
+        }
         let full = format!("{}{pattern}", self.inner.scan_prefix);
         self.scan_unlink(&full).await
     }
@@ -430,6 +441,12 @@ impl Cache for RedisCache {
     async fn stats(&self) -> CacheStats {
         // Entry counts would need a SCAN of the namespace: see `RedisCache::status`.
         self.inner.counters.snapshot("redis")
+    }
+
+    /// [`RedisCache::close`].
+    async fn close(&self) -> Result<()> {
+        RedisCache::close(self);
+        Ok(())
     }
 }
 

@@ -87,7 +87,7 @@ async fn close_disconnects_every_connection_and_operations_fail_fast() {
         shared.clear().await,
     ] {
         let err = result.expect_err("the cache is closed");
-        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
         assert!(err.message().contains("was closed"), "{err}");
     }
     assert!(
@@ -122,7 +122,7 @@ async fn close_before_any_operation_after_connect() {
     let cache = common::connect(common::impatient(common::config_for(&server))).await;
     cache.close();
     let err = cache.exists("k").await.expect_err("closed");
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
     assert!(err.to_string().contains("was closed"), "{err}");
     assert!(
         !err.to_string().contains(server.password().unwrap()),

@@ -423,4 +423,7 @@ impl Cache for ScriptedCache {
             _ => self.inner.stats().await,
         }
     }
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
 }

@@ -122,8 +122,9 @@ pub struct TierCounters {
     /// L2 hits copied into L1.
     pub promotions: u64,
     /// L2 hits not copied into L1 (or copied and removed again): less than a millisecond left to
-    /// live, a concurrent write of a key of the same stripe, L1 refusing the value, or the
-    /// remaining lifetime of a batch read not being available.
+    /// live, a concurrent write of a key of the same stripe or invalidation of a pattern matching
+    /// the key, L1 refusing the value, or the remaining lifetime of a batch read not being
+    /// available.
     pub promotions_skipped: u64,
     /// Failed L1 operations. Failed reads fell through to L2; failed writes were compensated by
     /// removing the key from L1 (and reported as errors when even that failed).

@@ -17,14 +17,35 @@
 //!   write ([`WriteTicket::contended`]); when two writes overlap, both see it, so the last L1
 //!   operation on the key is a removal.
 //!
+//! Pattern invalidations and clears may touch any key, but only the keys they match matter: each
+//! one is logged with its [`Glob`] (a clear with one that matches everything) and a sequence
+//! number while it runs ([`InvalidationTicket`]), and a little after. Then:
+//!
+//! - a reader promotes only if no invalidation matching its key was in flight before it read L2,
+//!   and removes its L1 copy again if an invalidation matching its key began since; promotions of
+//!   other keys go on during the invalidation;
+//! - a writer of a key that an invalidation in flight (or begun since the write) matches removes
+//!   the key from L1 after its own L1 write;
+//! - an invalidation that overlapped any write runs its L1 pass again after L2's.
+//!
 //! Removing from L1 is always safe (the next read goes to L2), so every doubt resolves to a
 //! removal. Keys sharing a stripe only cause extra removals or skipped promotions, never stale
-//! values. The counters are sequentially consistent atomics: no lock is held across an `await`.
+//! values; a ticket older than an invalidation dropped from the log counts as overlapped by it.
+//! The counters are sequentially consistent atomics, and the invalidation log is behind a mutex
+//! held for a few instructions only, never across an `await` (and not at all while no
+//! invalidation ran since the ticket was taken).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use stratacache_core::Glob;
 
 /// The number of stripes keys are spread over.
 pub(crate) const STRIPES: usize = 64;
+
+/// How many finished invalidations the log keeps for the tickets taken before they began.
+const LOGGED: usize = 64;
 
 /// The counters of one stripe, on a cache line of their own.
 #[derive(Debug, Default)]
@@ -34,16 +55,67 @@ struct Stripe {
     done: AtomicU64,
 }
 
-/// Write counters per stripe of keys.
+/// What an invalidation removes.
+#[derive(Debug)]
+pub(crate) enum Scope {
+    /// Every key (`clear`).
+    All,
+    /// The keys matching a pattern (`invalidate_pattern`).
+    Matching(Glob),
+}
+
+impl Scope {
+    fn covers(&self, key: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Matching(glob) => glob.matches(key),
+        }
+    }
+}
+
+/// One invalidation of the log.
+#[derive(Debug)]
+struct Logged {
+    seq: u64,
+    scope: Scope,
+    done: bool,
+}
+
+/// The recent invalidations, in sequence order: every one in flight, and up to [`LOGGED`] in all.
+#[derive(Debug, Default)]
+struct Log {
+    entries: VecDeque<Logged>,
+    /// One above the highest number dropped from the log: a ticket older than that may have
+    /// missed an invalidation.
+    dropped_below: u64,
+}
+
+impl Log {
+    /// Whether an invalidation numbered `since` or later covers `key`; `true` when one of them
+    /// may have been dropped from the log already.
+    fn covers_since(&self, since: u64, key: &str) -> bool {
+        since < self.dropped_below || self.entries.iter().any(|e| e.seq >= since && e.scope.covers(key))
+    }
+}
+
+/// Write counters per stripe of keys, and the log of invalidations.
 #[derive(Debug)]
 pub(crate) struct Coherence {
     stripes: Box<[Stripe]>,
+    /// Invalidations begun: the sequence number of the next one. Written under the log's lock.
+    invalidations: AtomicU64,
+    /// Invalidations in flight. Written under the log's lock.
+    in_flight: AtomicU64,
+    log: Mutex<Log>,
 }
 
 impl Coherence {
     pub(crate) fn new() -> Self {
         Self {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            invalidations: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            log: Mutex::new(Log::default()),
         }
     }
 
@@ -55,16 +127,49 @@ impl Coherence {
         (hash % STRIPES as u64) as usize
     }
 
+    fn log(&self) -> MutexGuard<'_, Log> {
+        // Every update of the log is a push, a flag or a pop: consistent whatever panicked.
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The first invalidation a ticket taken now must look at: the oldest in flight, else the
+    /// next to begin. Lock-free while none is in flight.
+    fn invalidations_since(&self) -> u64 {
+        // `invalidations` first: an invalidation it counts is still counted by `in_flight`
+        // below, unless it is done (then its L2 removal came before anything the caller does).
+        let next = self.invalidations.load(SeqCst);
+        if self.in_flight.load(SeqCst) == 0 {
+            return next;
+        }
+        let log = self.log();
+        log.entries
+            .iter()
+            .find(|e| !e.done)
+            .map_or(next, |e| e.seq.min(next))
+    }
+
+    /// Whether an invalidation numbered `since` or later covers `key` (lock-free when none began).
+    fn invalidated_since(&self, since: u64, key: &str) -> bool {
+        self.invalidations.load(SeqCst) != since && self.log().covers_since(since, key)
+    }
+
     /// Called before reading `key` from L2 for a promotion.
-    pub(crate) fn read(&self, key: &str) -> ReadTicket<'_> {
+    pub(crate) fn read<'a>(&'a self, key: &'a str) -> ReadTicket<'a> {
         let stripe = &self.stripes[Self::index(key)];
         // `done` first: equal counts then mean no write was in flight when `begun` was read.
         let done = stripe.done.load(SeqCst);
         let begun = stripe.begun.load(SeqCst);
+        let since = self.invalidations.load(SeqCst);
+        // Any invalidation in flight that covers the key was begun before `since`.
+        let invalidating = self.in_flight.load(SeqCst) != 0
+            && self.log().entries.iter().any(|e| !e.done && e.scope.covers(key));
         ReadTicket {
+            coherence: self,
+            key,
             stripe,
             begun,
-            quiet: begun == done,
+            since,
+            quiet: begun == done && !invalidating,
         }
     }
 
@@ -82,14 +187,38 @@ impl Coherence {
         WriteTicket {
             coherence: self,
             slots,
+            since: self.invalidations_since(),
         }
     }
 
-    /// Counts in a write that may touch any key (pattern invalidation, clear).
-    pub(crate) fn write_all(&self) -> WriteTicket<'_> {
-        WriteTicket {
+    /// Logs an invalidation of `scope` (pattern invalidation, clear) until the ticket is dropped.
+    pub(crate) fn invalidate(&self, scope: Scope) -> InvalidationTicket<'_> {
+        let seq = {
+            let mut log = self.log();
+            let seq = self.invalidations.load(SeqCst);
+            log.entries.push_back(Logged {
+                seq,
+                scope,
+                done: false,
+            });
+            // In flight before begun: see `invalidations_since`.
+            self.in_flight.fetch_add(1, SeqCst);
+            self.invalidations.store(seq + 1, SeqCst);
+            seq
+        };
+        // After logging: a write this snapshot misses has seen the invalidation in the log.
+        let writes = self
+            .stripes
+            .iter()
+            .map(|s| {
+                let done = s.done.load(SeqCst);
+                (s.begun.load(SeqCst), done)
+            })
+            .collect();
+        InvalidationTicket {
             coherence: self,
-            slots: (0..STRIPES).map(|index| self.begin(index)).collect(),
+            seq,
+            writes,
         }
     }
 
@@ -105,24 +234,29 @@ impl Coherence {
     }
 }
 
-/// What a reader saw of its key's stripe before reading L2.
+/// What a reader saw of its key's stripe and of the invalidations before reading L2.
 #[derive(Debug)]
 pub(crate) struct ReadTicket<'a> {
+    coherence: &'a Coherence,
+    key: &'a str,
     stripe: &'a Stripe,
     begun: u64,
+    /// The first invalidation not known when the ticket was taken.
+    since: u64,
     quiet: bool,
 }
 
 impl ReadTicket<'_> {
-    /// Whether the value read from L2 may be copied into L1: no write was in flight.
+    /// Whether the value read from L2 may be copied into L1: no write of the key's stripe and no
+    /// invalidation covering the key was in flight.
     pub(crate) fn may_promote(&self) -> bool {
         self.quiet
     }
 
-    /// Whether a write began since the ticket was taken: a copy made into L1 may be stale and must
-    /// be removed.
+    /// Whether a write of the key's stripe or an invalidation covering the key began since the
+    /// ticket was taken: a copy made into L1 may be stale and must be removed.
     pub(crate) fn overlapped(&self) -> bool {
-        self.stripe.begun.load(SeqCst) != self.begun
+        self.stripe.begun.load(SeqCst) != self.begun || self.coherence.invalidated_since(self.since, self.key)
     }
 }
 
@@ -139,6 +273,8 @@ struct Slot {
 pub(crate) struct WriteTicket<'a> {
     coherence: &'a Coherence,
     slots: Vec<Slot>,
+    /// The first invalidation that was in flight or not begun yet when the write began.
+    since: u64,
 }
 
 impl WriteTicket<'_> {
@@ -148,19 +284,15 @@ impl WriteTicket<'_> {
             || self.coherence.stripes[slot.index].begun.load(SeqCst) != slot.begun_before + 1
     }
 
-    /// Whether another write overlapped this one on `key`'s stripe: call it after the L1 write,
-    /// and remove `key` from L1 if it did.
+    /// Whether another write of `key`'s stripe, or an invalidation covering `key`, overlapped
+    /// this write: call it after the L1 write, and remove `key` from L1 if it did.
     pub(crate) fn contended(&self, key: &str) -> bool {
         let index = Coherence::index(key);
         self.slots
             .iter()
             .find(|slot| slot.index == index)
             .is_none_or(|slot| self.slot_contended(slot))
-    }
-
-    /// Whether another write overlapped this one on any of its stripes.
-    pub(crate) fn any_contended(&self) -> bool {
-        self.slots.iter().any(|slot| self.slot_contended(slot))
+            || self.coherence.invalidated_since(self.since, key)
     }
 }
 
@@ -172,9 +304,58 @@ impl Drop for WriteTicket<'_> {
     }
 }
 
+/// An invalidation in flight; marked done in the log when dropped.
+#[derive(Debug)]
+pub(crate) struct InvalidationTicket<'a> {
+    coherence: &'a Coherence,
+    seq: u64,
+    /// Each stripe's writes begun and done when the invalidation was logged.
+    writes: Box<[(u64, u64)]>,
+}
+
+impl InvalidationTicket<'_> {
+    /// Whether a write (of any key) was in flight when the invalidation began, or began since:
+    /// its L1 write may have come after the invalidation's L1 pass.
+    pub(crate) fn any_contended(&self) -> bool {
+        self.coherence
+            .stripes
+            .iter()
+            .zip(&*self.writes)
+            .any(|(stripe, &(begun, done))| begun != done || stripe.begun.load(SeqCst) != begun)
+    }
+}
+
+impl Drop for InvalidationTicket<'_> {
+    fn drop(&mut self) {
+        let coherence = self.coherence;
+        let mut log = coherence.log();
+        if let Some(entry) = log.entries.iter_mut().find(|e| e.seq == self.seq) {
+            entry.done = true;
+        }
+        coherence.in_flight.fetch_sub(1, SeqCst);
+        // Keep `LOGGED` for the tickets taken before they began, dropping the oldest finished
+        // ones first; never one in flight.
+        while log.entries.len() > LOGGED {
+            let Some(dropped) = log
+                .entries
+                .iter()
+                .position(|e| e.done)
+                .and_then(|i| log.entries.remove(i))
+            else {
+                break;
+            };
+            log.dropped_below = log.dropped_below.max(dropped.seq + 1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn matching(pattern: &str) -> Scope {
+        Scope::Matching(Glob::new(pattern))
+    }
 
     #[test]
     fn a_lone_write_is_not_contended_and_lets_reads_promote() {
@@ -201,7 +382,6 @@ mod tests {
         drop(second);
         let third = c.write(["k"]);
         assert!(!third.contended("k"), "earlier writes are done");
-        assert!(!third.any_contended());
     }
 
     #[test]
@@ -210,17 +390,96 @@ mod tests {
         let keys: Vec<String> = (0..500).map(|i| format!("key:{i}")).collect();
         let w = c.write(keys.iter().map(String::as_str));
         assert_eq!(w.slots.len(), STRIPES, "500 keys cover every stripe once");
-        assert!(!w.any_contended());
         assert!(keys.iter().all(|k| !w.contended(k)));
-        let all = c.write_all();
-        assert!(w.any_contended() && all.any_contended());
+        let all = c.invalidate(Scope::All);
+        assert!(all.any_contended(), "the batch is in flight");
+        assert!(
+            keys.iter().all(|k| w.contended(k)),
+            "a clear overlapped the batch"
+        );
     }
 
     #[test]
-    fn a_write_finished_before_the_read_does_not_block_promotion() {
+    fn a_write_or_invalidation_finished_before_the_read_does_not_block_promotion() {
         let c = Coherence::new();
         drop(c.write(["k"]));
-        drop(c.write_all());
-        assert!(c.read("k").may_promote());
+        drop(c.invalidate(Scope::All));
+        drop(c.invalidate(matching("k")));
+        let read = c.read("k");
+        assert!(read.may_promote() && !read.overlapped());
+        let write = c.write(["k"]);
+        assert!(!write.contended("k"));
+    }
+
+    #[test]
+    fn an_invalidation_blocks_only_the_keys_it_matches() {
+        let c = Coherence::new();
+        let before = [c.read("user:1"), c.read("item:1")];
+        let invalidation = c.invalidate(matching("user:*"));
+        assert!(!invalidation.any_contended(), "no write is in flight");
+        // Tickets taken during the invalidation.
+        assert!(!c.read("user:2").may_promote());
+        let other = c.read("item:2");
+        assert!(other.may_promote() && !other.overlapped());
+        // Tickets taken before it: the matching key's copy must go, the other stays.
+        assert!(before[0].overlapped() && !before[1].overlapped());
+        // Writes during it: a matching key is removed from L1 after its write.
+        let (user, item) = (c.write(["user:3"]), c.write(["item:3"]));
+        assert!(user.contended("user:3") && !item.contended("item:3"));
+        assert!(
+            invalidation.any_contended(),
+            "writes began during the invalidation"
+        );
+        drop(invalidation);
+        assert!(
+            user.contended("user:3"),
+            "still overlapped once the invalidation is done"
+        );
+        drop((user, item));
+        assert!(c.read("user:2").may_promote(), "done: promotions go on");
+    }
+
+    #[test]
+    fn a_clear_blocks_every_key() {
+        let c = Coherence::new();
+        let before = c.read("k");
+        let clear = c.invalidate(Scope::All);
+        assert!(before.overlapped());
+        assert!(!c.read("anything").may_promote());
+        assert!(c.write(["x"]).contended("x"));
+        drop(clear);
+        assert!(c.read("anything").may_promote());
+    }
+
+    #[test]
+    fn a_ticket_older_than_the_log_counts_as_overlapped() {
+        let c = Coherence::new();
+        let old = c.read("item:1");
+        let write = c.write(["item:2"]);
+        for _ in 0..=LOGGED {
+            drop(c.invalidate(matching("user:*")));
+        }
+        assert_eq!(c.log().entries.len(), LOGGED);
+        assert!(old.overlapped(), "an invalidation it may have missed was dropped");
+        assert!(write.contended("item:2"));
+        let fresh = c.read("item:1");
+        assert!(fresh.may_promote() && !fresh.overlapped());
+    }
+
+    #[test]
+    fn an_invalidation_in_flight_stays_logged() {
+        let c = Coherence::new();
+        let long = c.invalidate(matching("user:*"));
+        for _ in 0..2 * LOGGED {
+            drop(c.invalidate(matching("item:*")));
+        }
+        assert_eq!(c.log().entries.len(), LOGGED);
+        assert!(
+            !c.read("user:1").may_promote(),
+            "the long invalidation still blocks its keys"
+        );
+        assert!(c.write(["user:1"]).contended("user:1"));
+        drop(long);
+        assert!(c.read("user:1").may_promote());
     }
 }

@@ -4,11 +4,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use stratacache_core::{
-    Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, Ttl, async_trait,
+    Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Glob, Health, HealthStatus, Result, Ttl, async_trait,
 };
 
 use crate::TieredCache;
 use crate::cache::{bump, l1_left_behind};
+use crate::coherence::Scope;
 use crate::join::{BoxFuture, join_bounded};
 
 /// How many `ttl` requests a batch read sends to L2 at once to promote its hits.
@@ -250,7 +251,8 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
     }
 
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        let ticket = self.coherence.write_all();
+        // Promotions of the keys the pattern matches wait for it; others go on.
+        let ticket = self.coherence.invalidate(Scope::Matching(Glob::new(pattern)));
         let first = self.l1_result(self.l1.invalidate_pattern(pattern).await);
         let removed = self.l2.invalidate_pattern(pattern).await;
         let l1 = if first.is_err() || ticket.any_contended() {
@@ -268,7 +270,7 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
     }
 
     async fn clear(&self) -> Result<()> {
-        let ticket = self.coherence.write_all();
+        let ticket = self.coherence.invalidate(Scope::All);
         let first = self.l1_result(self.l1.clear().await);
         let cleared = self.l2.clear().await;
         let l1 = if first.is_err() || ticket.any_contended() {
@@ -326,5 +328,12 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
         stats.max_bytes = l2.max_bytes;
         stats.inner = vec![l1, l2];
         stats
+    }
+
+    /// Closes both tiers (L2 even when closing L1 fails); the first error is returned.
+    async fn close(&self) -> Result<()> {
+        let l1 = self.l1.close().await;
+        let l2 = self.l2.close().await;
+        l1.and(l2)
     }
 }

@@ -163,3 +163,77 @@ async fn reads_racing_writes_at_varying_offsets_keep_l1_coherent() {
         assert_coherent(&t, &key).await;
     }
 }
+
+/// Sets `keys` in both tiers, then empties L1, so that the next reads go to L2.
+async fn only_in_l2(t: &Tiered, keys: &[&str]) {
+    for key in keys {
+        t.set(key, v("old"), Ttl::Never).await.unwrap();
+    }
+    t.l1().invalidate_pattern("*").await.unwrap();
+}
+
+/// Starts `t.invalidate_pattern(pattern)` (or `clear` for `None`) and returns once it waits in
+/// L2, before L2 removed anything.
+async fn held_invalidation(t: &Arc<Tiered>, pattern: Option<&'static str>) -> tokio::task::JoinHandle<()> {
+    t.l2().hold_invalidations.store(true, SeqCst);
+    let task = tokio::spawn({
+        let t = Arc::clone(t);
+        async move {
+            match pattern {
+                Some(pattern) => drop(t.invalidate_pattern(pattern).await.unwrap()),
+                None => t.clear().await.unwrap(),
+            }
+        }
+    });
+    t.l2().wait_held(1).await;
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_an_invalidation_does_not_match_are_promoted_and_written_during_it() {
+    let t = tiered();
+    only_in_l2(&t, &["user:1", "item:1", "item:2"]).await;
+    let invalidation = held_invalidation(&t, Some("user:*")).await;
+
+    // While `user:*` is being invalidated, `item:*` keys are promoted into L1 as usual...
+    assert_eq!(t.get("item:1").await.unwrap(), Some(v("old")));
+    assert_eq!(t.get_many(&["item:2"]).await.unwrap(), vec![Some(v("old"))]);
+    assert_eq!(t.tier_counters().promotions, 2, "{:?}", t.tier_counters());
+    assert_eq!(t.l1().get("item:1").await.unwrap(), Some(v("old")));
+    assert_eq!(t.l1().get("item:2").await.unwrap(), Some(v("old")));
+    // ...and written into it.
+    t.set("item:3", v("new"), Ttl::Never).await.unwrap();
+    assert_eq!(t.l1().get("item:3").await.unwrap(), Some(v("new")));
+
+    t.l2().hold_invalidations.store(false, SeqCst);
+    invalidation.await.unwrap();
+    for key in ["item:1", "item:2", "item:3"] {
+        assert!(t.l1().get(key).await.unwrap().is_some(), "{key} left L1");
+        assert_coherent(&t, key).await;
+    }
+    assert_eq!(t.get("user:1").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_an_invalidation_matches_are_not_resurrected_by_reads_or_writes_during_it() {
+    for pattern in [Some("user:*"), Some("user:1"), None] {
+        let t = tiered();
+        only_in_l2(&t, &["user:1"]).await;
+        let invalidation = held_invalidation(&t, pattern).await;
+
+        // L2 still holds the old value: the read returns it but must not copy it into L1, where
+        // it would outlive the invalidation.
+        assert_eq!(t.get("user:1").await.unwrap(), Some(v("old")), "{pattern:?}");
+        assert_eq!(t.get_many(&["user:1"]).await.unwrap(), vec![Some(v("old"))]);
+        assert_eq!(t.l1().get("user:1").await.unwrap(), None, "{pattern:?}: promoted");
+        assert_eq!(t.tier_counters().promotions, 0, "{pattern:?}");
+        // A write during the invalidation, which then removes it from L2, leaves no L1 copy.
+        t.set("user:2", v("new"), Ttl::Never).await.unwrap();
+
+        t.l2().hold_invalidations.store(false, SeqCst);
+        invalidation.await.unwrap();
+        assert_coherent(&t, "user:1").await;
+        assert_eq!(t.get("user:1").await.unwrap(), None, "{pattern:?}");
+        assert_coherent(&t, "user:2").await;
+    }
+}

@@ -187,6 +187,31 @@ fn literal_prefix_and_is_literal() {
 }
 
 #[test]
+fn literal_resolves_escapes_like_the_matcher() {
+    for (pattern, literal) in [
+        ("user:42", Some("user:42")),
+        (r"user:\*", Some("user:*")),
+        (r"\a\b", Some("ab")),
+        (r"a\[1\]", Some("a[1]")),
+        ("a\\", Some("a\\")),
+        ("a]b^-", Some("a]b^-")),
+        ("", Some("")),
+        ("é\\é", Some("éé")),
+        ("user:*", None),
+        ("user:4?", None),
+        ("user:[0-9]", None),
+        (r"\\*", None),
+    ] {
+        let g = Glob::new(pattern);
+        assert_eq!(g.literal().as_deref(), literal, "{pattern:?}");
+        assert_eq!(g.is_literal(), literal.is_some(), "{pattern:?}");
+        if let Some(key) = literal {
+            assert!(g.matches(key), "{pattern:?} must match its literal {key:?}");
+        }
+    }
+}
+
+#[test]
 fn escape_round_trips() {
     for s in ["plain", "a*b", "[x]", r"back\slash", "q?", "^-]"] {
         let g = Glob::new(&escape(s));
@@ -252,6 +277,15 @@ proptest! {
         if g.matches(&key) {
             let prefix = g.literal_prefix();
             prop_assert!(key.starts_with(prefix.as_ref()), "{:?} {:?} {:?}", pattern, key, prefix);
+        }
+    }
+
+    #[test]
+    fn a_literal_pattern_matches_its_literal_only(pattern in pattern_strategy(), key in key_strategy(0..12)) {
+        let g = Glob::new(&pattern);
+        if let Some(literal) = g.literal() {
+            prop_assert!(g.matches(&literal), "{:?} {:?}", pattern, literal);
+            prop_assert_eq!(g.matches(&key), key == literal, "{:?} {:?}", pattern, key);
         }
     }
 

@@ -15,26 +15,30 @@ macro_rules! route {
     ($self:ident, $effect:expr, |$cache:ident| $call:expr) => {{
         let shared: &Shared = &$self.shared;
         let effect = $effect;
-        let result = match shared.primary_route(&effect) {
-            Some((primary, epoch)) => {
-                let $cache: &dyn Cache = &**primary;
-                match $call.await {
-                    Ok(value) => {
-                        shared.succeeded();
-                        shared.mirror(&effect).await;
-                        Ok(value)
+        let result = if shared.is_closed() {
+            Err(Shared::closed_error())
+        } else {
+            match shared.primary_route(&effect) {
+                Some((primary, epoch)) => {
+                    let $cache: &dyn Cache = &**primary;
+                    match $call.await {
+                        Ok(value) => {
+                            shared.succeeded();
+                            shared.mirror(&effect).await;
+                            Ok(value)
+                        }
+                        Err(error) if error.is_temporary() => {
+                            shared.failed_over(epoch, &error, &effect);
+                            let $cache: &dyn Cache = &*shared.fallback;
+                            $call.await
+                        }
+                        Err(error) => Err(error),
                     }
-                    Err(error) if error.is_temporary() => {
-                        shared.failed_over(epoch, &error, &effect);
-                        let $cache: &dyn Cache = &*shared.fallback;
-                        $call.await
-                    }
-                    Err(error) => Err(error),
                 }
-            }
-            None => {
-                let $cache: &dyn Cache = &*shared.fallback;
-                $call.await
+                None => {
+                    let $cache: &dyn Cache = &*shared.fallback;
+                    $call.await
+                }
             }
         };
         if result.is_err() {
@@ -148,6 +152,11 @@ impl Cache for FailoverCache {
     async fn health(&self) -> Health {
         let start = Instant::now();
         let shared = &*self.shared;
+        if shared.is_closed() {
+            return Health::new("failover", HealthStatus::Unhealthy)
+                .with_message(Shared::closed_error().to_string())
+                .with_latency(start.elapsed());
+        }
         let fallback = shared.fallback.health().await;
         let primary = match shared.primary.get() {
             Some(primary) if !shared.open.load(Ordering::Acquire) => Some(primary),
@@ -250,5 +259,18 @@ impl Cache for FailoverCache {
         stats.max_bytes = active.max_bytes;
         stats.inner = inner;
         stats
+    }
+
+    /// Stops the background task, closes the primary (if connected) and the fallback; every
+    /// later operation fails with [`ErrorKind::Closed`](stratacache_core::ErrorKind::Closed).
+    /// See [Closing](super#closing).
+    async fn close(&self) -> Result<()> {
+        let primary = self.shared.stop(true);
+        let primary = match primary {
+            Some(primary) => primary.close().await,
+            None => Ok(()),
+        };
+        let fallback = self.shared.fallback.close().await;
+        primary.and(fallback)
     }
 }

@@ -49,7 +49,7 @@ pub(super) async fn run(shared: Weak<Shared>, interval: Duration) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if shared.closed.load(Ordering::Acquire) || shared.round().await == Round::Done {
+        if shared.is_stopped() || shared.round().await == Round::Done {
             return;
         }
     }
@@ -155,8 +155,20 @@ impl Shared {
         bump(&self.counters.probes);
         match connector.connect().await {
             Ok(primary) => {
+                let state = self.lock();
+                if self.is_stopped() {
+                    // Closed (or stopped) while connecting: nobody will use or close this
+                    // primary but us.
+                    drop(state);
+                    if let Err(error) = primary.close().await {
+                        tracing::debug!(%error, "closing a primary connected after close");
+                    }
+                    return None;
+                }
+                let primary = Arc::clone(self.primary.get_or_init(|| primary));
+                drop(state);
                 tracing::debug!("the failover cache connected its primary");
-                Some(Arc::clone(self.primary.get_or_init(|| primary)))
+                Some(primary)
             }
             Err(error) => {
                 bump(&self.counters.failed_probes);

@@ -25,8 +25,11 @@ pub(super) struct Shared {
     pub(super) epoch: AtomicU64,
     /// Consecutive temporary failures of the primary while closed.
     pub(super) failures: AtomicU32,
-    /// `close()` was called: no background task is started any more.
+    /// `Cache::close` was called: operations fail.
     pub(super) closed: AtomicBool,
+    /// `Cache::close` or `stop_recovery` was called, or the cache dropped: no background task is
+    /// started any more.
+    pub(super) stopped: AtomicBool,
     pub(super) state: Mutex<State>,
     pub(super) counters: Counters,
     /// Reads, writes and errors as callers saw them.
@@ -189,8 +192,7 @@ impl Shared {
 
     /// Starts the background task unless one runs, or the cache was closed.
     pub(super) fn ensure_task(&self, state: &mut State) {
-        if state.task.as_ref().is_some_and(|task| !task.is_finished()) || self.closed.load(Ordering::Acquire)
-        {
+        if state.task.as_ref().is_some_and(|task| !task.is_finished()) || self.is_stopped() {
             return;
         }
         let Some(runtime) = Handle::try_current().ok().or_else(|| self.runtime.clone()) else {
@@ -204,12 +206,34 @@ impl Shared {
         state.task = Some(runtime.spawn(task));
     }
 
-    /// Stops the background task for good.
-    pub(super) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
-        if let Some(task) = self.lock().task.take() {
+    /// Stops the background task for good, and with `close` makes operations fail from now on;
+    /// returns the primary, if connected, for the caller to close. A primary the task connects
+    /// afterwards is closed by the task (see `connect`): both look at `stopped` under the lock.
+    pub(super) fn stop(&self, close: bool) -> Option<SharedCache> {
+        let mut state = self.lock();
+        if close {
+            self.closed.store(true, Ordering::Release);
+        }
+        self.stopped.store(true, Ordering::Release);
+        if let Some(task) = state.task.take() {
             task.abort();
         }
+        self.primary.get().cloned()
+    }
+
+    /// Whether the cache was closed: operations fail.
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether the background task was stopped for good.
+    pub(super) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// The error of every operation after `close`.
+    pub(super) fn closed_error() -> Error {
+        Error::closed("the failover cache (its primary and its fallback)")
     }
 }
 

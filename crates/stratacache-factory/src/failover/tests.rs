@@ -423,7 +423,11 @@ async fn dropping_the_cache_stops_the_probes() {
     assert_eq!(primary.health_calls.load(SeqCst), probes, "probed after the drop");
 
     let cache = tripped(&primary, &fallback, config()).await;
-    cache.close();
+    cache.close().await.unwrap();
+    assert!(
+        cache.is_closed() && fallback.is_closed(),
+        "the fallback is closed too"
+    );
     let probes = primary.health_calls.load(SeqCst);
     primary.down.store(false, SeqCst);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -433,7 +437,81 @@ async fn dropping_the_cache_stops_the_probes() {
         FailoverState::Fallback,
         "a closed cache stays where it is"
     );
-    assert_eq!(cache.get("k").await.unwrap(), None);
+    let calls = primary.calls.load(SeqCst);
+    for result in [
+        cache.get("k").await.map(drop),
+        cache.set("k", b("v"), Ttl::Never).await,
+        cache.delete("k").await.map(drop),
+        cache.invalidate_pattern("*").await.map(drop),
+        cache.clear().await,
+    ] {
+        let err = result.expect_err("closed");
+        assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
+        assert!(err.message().contains("failover cache"), "{err}");
+    }
+    assert_eq!(
+        primary.calls.load(SeqCst),
+        calls,
+        "an operation reached the primary"
+    );
+    assert_eq!(cache.health().await.status, HealthStatus::Unhealthy);
+
+    // Stopping the recovery only: the cache stays on the fallback and keeps serving.
+    let (primary, fallback) = (Flaky::new(), memory());
+    let cache = tripped(&primary, &fallback, config()).await;
+    cache.stop_recovery();
+    let probes = primary.health_calls.load(SeqCst);
+    primary.down.store(false, SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        primary.health_calls.load(SeqCst),
+        probes,
+        "probed after stop_recovery()"
+    );
+    assert_eq!(cache.state(), FailoverState::Fallback);
+    cache.set("k", b("v"), Ttl::Never).await.unwrap();
+    assert_eq!(
+        cache.get("k").await.unwrap(),
+        Some(b("v")),
+        "served by the fallback"
+    );
+    assert!(!cache.is_closed() && !fallback.is_closed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_while_connecting_abandons_the_attempt() {
+    let primary = Arc::new(MemoryCache::new(100).unwrap());
+    let (entered, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let connector = {
+        let (primary, entered, release) = (primary.clone(), entered.clone(), release.clone());
+        move || {
+            let (primary, entered, release) = (primary.clone(), entered.clone(), release.clone());
+            async move {
+                entered.store(true, SeqCst);
+                // A connection attempt that succeeds once released, after the close.
+                tokio::task::spawn_blocking(move || {
+                    while !release.load(SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+                .await
+                .unwrap();
+                Ok(primary as SharedCache)
+            }
+        }
+    };
+    let cache = FailoverCache::disconnected(connector, memory(), config()).unwrap();
+    eventually("connecting", async || entered.load(SeqCst)).await;
+    cache.close().await.unwrap();
+    release.store(true, SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(cache.primary().is_none(), "connected after close");
+    assert_eq!(
+        Arc::strong_count(&primary),
+        2,
+        "the attempt was dropped, its primary not kept"
+    );
+    assert_eq!(cache.get("k").await.unwrap_err().kind(), ErrorKind::Closed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,7 +31,9 @@ pub struct Switchable {
     pub hold_reads: AtomicBool,
     /// While it holds a value, a `set` of that value waits after writing until it is cleared.
     pub hold_writes_of: Mutex<Option<Bytes>>,
-    /// How many operations are waiting on `hold_reads` or `hold_writes_of`.
+    /// While set, `invalidate_pattern` and `clear` wait before removing until it is cleared.
+    pub hold_invalidations: AtomicBool,
+    /// How many operations are waiting on `hold_reads`, `hold_writes_of` or `hold_invalidations`.
     pub held: AtomicU64,
     pub health: Mutex<HealthStatus>,
 }
@@ -51,6 +53,7 @@ impl Switchable {
             write_pause_ms: AtomicU64::new(0),
             hold_reads: AtomicBool::new(false),
             hold_writes_of: Mutex::new(None),
+            hold_invalidations: AtomicBool::new(false),
             held: AtomicU64::new(0),
             health: Mutex::new(HealthStatus::Healthy),
         }
@@ -136,10 +139,14 @@ impl Cache for Switchable {
     }
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
         Self::check(&self.fail_removals, "invalidate_pattern")?;
+        self.pause(&AtomicU64::new(0), || self.hold_invalidations.load(SeqCst))
+            .await;
         self.inner.invalidate_pattern(pattern).await
     }
     async fn clear(&self) -> Result<()> {
         Self::check(&self.fail_removals, "clear")?;
+        self.pause(&AtomicU64::new(0), || self.hold_invalidations.load(SeqCst))
+            .await;
         self.inner.clear().await
     }
     async fn health(&self) -> Health {
