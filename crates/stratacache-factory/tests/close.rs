@@ -28,7 +28,7 @@ fn upstream(server: &RedisServer) -> SocketAddr {
 /// The testing preset on `url`, with or without the memory tier in front of Redis.
 fn config(url: &str, l1: bool) -> CacheConfig {
     let mut config = CacheConfig::testing();
-    config.redis_url = Some(url.to_owned());
+    config.redis_url = Some(url.into());
     config.namespace = unique_namespace("close").trim_end_matches(':').to_owned();
     config.enable_l1_cache = l1;
     config
