@@ -450,6 +450,8 @@ impl Cache for MemoryCache {
     /// entry is never returned by a read, but stays counted until moka's timer wheel reaches its
     /// slot, up to about a second after its deadline (the next `stats` call after that removes
     /// it); from then on the figures are exact again, and `expirations` counts it.
+    /// Likewise, a `clear` under heavy concurrent writes may leave entries it hid in moka's map
+    /// until moka's maintenance removes them; they take memory and are counted until then.
     async fn stats(&self) -> CacheStats {
         self.cache.run_pending_tasks().await;
         let mut stats = self.counters.snapshot("memory");
