@@ -34,6 +34,22 @@ fn config(url: &str, l1: bool) -> CacheConfig {
     config
 }
 
+/// Writes through `built` (so that it holds Redis connections), closes it and waits until Redis
+/// has no client but `observer`.
+async fn write_then_close(built: &BuiltCache, observer: &mut MultiplexedConnection) {
+    built
+        .cache
+        .set("k", Bytes::from_static(b"v"), Ttl::Default)
+        .await
+        .unwrap();
+    assert!(other_clients(observer).await > 0);
+    built.close().await.unwrap();
+    eventually("every connection closed", async || {
+        other_clients(observer).await == 0
+    })
+    .await;
+}
+
 async fn observer(server: &RedisServer) -> MultiplexedConnection {
     redis::Client::open(server.url())
         .unwrap()
@@ -112,18 +128,7 @@ async fn a_closed_redis_cache_disconnects_and_does_not_fall_back_to_memory() {
     for l1 in [false, true] {
         let built = CacheFactory::from_config(config(server.url(), l1)).await.unwrap();
         assert!(!built.is_degraded());
-        built
-            .cache
-            .set("k", Bytes::from_static(b"v"), Ttl::Default)
-            .await
-            .unwrap();
-        assert!(other_clients(&mut observer).await > 0);
-
-        built.close().await.unwrap();
-        eventually("every connection closed", async || {
-            other_clients(&mut observer).await == 0
-        })
-        .await;
+        write_then_close(&built, &mut observer).await;
         // Before, Redis's "closed" error was temporary: the failover served these from memory.
         assert_closed(&built).await;
         let failover = built.failover.as_ref().unwrap();
@@ -201,19 +206,8 @@ async fn a_cache_that_recovered_from_a_degraded_start_closes_its_connections() {
     })
     .await;
     let mut observer = observer(&server).await;
-    built
-        .cache
-        .set("k", Bytes::from_static(b"v"), Ttl::Default)
-        .await
-        .unwrap();
-    assert!(other_clients(&mut observer).await > 0);
-
     // The connections the background task opened are closed too.
-    built.close().await.unwrap();
-    eventually("every connection closed", async || {
-        other_clients(&mut observer).await == 0
-    })
-    .await;
+    write_then_close(&built, &mut observer).await;
     assert_closed(&built).await;
     assert_eq!(other_clients(&mut observer).await, 0);
 }

@@ -47,11 +47,7 @@ async fn close_disconnects_every_connection_and_operations_fail_fast() {
     let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
         return;
     };
-    let mut observer = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut observer = common::observer(&server).await;
     assert_eq!(other_clients(&mut observer).await, 0);
 
     let mut config = common::config_for(&server);

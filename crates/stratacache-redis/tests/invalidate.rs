@@ -37,11 +37,7 @@ async fn a_literal_pattern_unlinks_its_key_without_scanning() {
     let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
         return;
     };
-    let mut observer = redis::Client::open(server.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut observer = common::observer(&server).await;
     let config = common::config_for(&server);
     let namespace = config.namespace.clone();
     let cache = common::connect(config).await;

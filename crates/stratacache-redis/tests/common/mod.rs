@@ -37,6 +37,16 @@ pub(crate) fn patient_config_for(server: &RedisServer) -> RedisConfig {
     config
 }
 
+/// A plain redis-rs connection to `server`, beside the cache under test (to count its clients or
+/// commands, say).
+pub(crate) async fn observer(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn connect(config: RedisConfig) -> RedisCache {
     RedisCache::connect(config).await.unwrap()
 }
