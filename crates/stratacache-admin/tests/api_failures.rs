@@ -7,16 +7,26 @@
 mod api_support;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use api_support::{FailingCache, TestServer, open_config, redact};
+use api_support::{TestServer, open_config, redact};
 use stratacache_admin::AdminState;
 use stratacache_core::ErrorKind;
 use stratacache_factory::CacheRegistry;
+use stratacache_memory::MemoryCache;
 use stratacache_monitor::{MonitorConfig, MonitoringLayer};
+use stratacache_testkit::double::ScriptedCache;
 
-fn failing_server(kind: ErrorKind) -> (Arc<FailingCache>, TestServer) {
-    let (double, cache) = FailingCache::shared(kind);
+/// A memory cache behind the testkit's scripted double, every operation failing with `kind`
+/// (health: unhealthy) until `pass_all`.
+fn failing(kind: ErrorKind) -> ScriptedCache {
+    let double = ScriptedCache::wrap(MemoryCache::new(1000).unwrap()).with_name("failing");
+    double.fail_all(kind, "the test double is failing");
+    double
+}
+
+fn failing_server(kind: ErrorKind) -> (ScriptedCache, TestServer) {
+    let double = failing(kind);
+    let cache = double.shared();
     let layer = MonitoringLayer::new(MonitorConfig::default()).unwrap();
     let state = AdminState::from_cache(
         cache,
@@ -103,7 +113,7 @@ async fn a_failed_invalidation_is_a_5xx_and_is_counted() {
     insta::assert_json_snapshot!("status_of_any_cache", redact(status.json()));
 
     // Once the cache works again, so does the invalidation, with its context recorded.
-    double.failing.store(false, Ordering::SeqCst);
+    double.pass_all();
     let reply = server
         .send(
             "POST",
@@ -120,9 +130,14 @@ async fn a_failed_invalidation_is_a_5xx_and_is_counted() {
 
 #[actix_web::test]
 async fn an_unmonitored_cache_of_any_kind_is_served_too() {
-    let (double, cache) = FailingCache::shared(ErrorKind::Backend);
-    double.failing.store(false, Ordering::SeqCst);
-    let state = AdminState::from_cache(cache, None, Arc::new(CacheRegistry::default()), open_config());
+    let double = failing(ErrorKind::Backend);
+    double.pass_all();
+    let state = AdminState::from_cache(
+        double.shared(),
+        None,
+        Arc::new(CacheRegistry::default()),
+        open_config(),
+    );
     assert!(state.monitor().is_none() && state.built().is_none());
     let server = TestServer::start(state);
     let reply = server
@@ -136,7 +151,7 @@ async fn an_unmonitored_cache_of_any_kind_is_served_too() {
     let status = server.get("/internal/cache/status", &[]).await.json();
     assert_eq!(
         (status["backend"].as_str(), status["redis"]["status"].as_str()),
-        (Some("failing"), Some("unavailable"))
+        (Some("memory"), Some("unavailable"))
     );
-    assert_eq!(status["layers"], serde_json::json!(["failing"]));
+    assert_eq!(status["layers"], serde_json::json!(["memory"]));
 }

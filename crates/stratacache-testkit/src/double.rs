@@ -1,5 +1,6 @@
 //! A scriptable [`Cache`] test double: [`ScriptedCache`] wraps any [`SharedCache`] and, per
-//! operation kind, passes through, fails, hangs or delays, switchable at run time, counting calls.
+//! operation kind, passes through, fails, hangs or delays, before or after the wrapped cache
+//! answers, switchable at run time, counting and journaling calls.
 //!
 //! ```
 //! # use std::sync::Arc;
@@ -87,6 +88,60 @@ impl Op {
         Op::InvalidatePattern,
         Op::Clear,
     ];
+
+    /// The operations that remove data (`delete`, `delete_many`, `invalidate_pattern`, `clear`).
+    pub const REMOVALS: [Op; 4] = [Op::Delete, Op::DeleteMany, Op::InvalidatePattern, Op::Clear];
+
+    /// The data operations: [`Op::READS`] and [`Op::WRITES`], every operation but `health` and
+    /// `stats`.
+    pub const DATA: [Op; 11] = [
+        Op::Get,
+        Op::Set,
+        Op::Delete,
+        Op::DeleteMany,
+        Op::Exists,
+        Op::Ttl,
+        Op::GetWithTtl,
+        Op::GetMany,
+        Op::SetMany,
+        Op::InvalidatePattern,
+        Op::Clear,
+    ];
+}
+
+/// A latch a test opens once: calls following [`Script::Hold`] on it wait until it is open,
+/// whatever the scripts do meanwhile. Clones share the latch.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<watch::Sender<bool>>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gate {
+    /// A closed gate.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(Arc::new(watch::channel(false).0))
+    }
+
+    /// Opens the gate: the calls held on it resume, later ones pass at once.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether [`Gate::open`] was called.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    async fn opened(&self) {
+        // The sender lives in `self`: the channel cannot close while this waits.
+        let _ = self.0.subscribe().wait_for(|open| *open).await;
+    }
 }
 
 /// One call as the double saw it, in [`ScriptedCache::journal`].
@@ -130,10 +185,19 @@ pub enum Script {
     /// For reads (`get`, `get_with_ttl`, `get_many`): answer these bytes for every key instead of
     /// what is stored (a backend that returns stale or foreign data). Other operations forward.
     Answer(Bytes),
+    /// Pend until the gate opens, then forward; unlike [`Script::Hang`], re-scripting the
+    /// operation does not release a held call, so one call can be held while later ones pass.
+    Hold(Gate),
     /// Follow the inner script for calls whose key matches the glob (for batch operations: any
     /// of their keys; for `invalidate_pattern`: the pattern itself), and pass the others through.
     /// Operations without a key (`clear`, `health`, `stats`) always pass.
     ForKeys(Glob, Box<Script>),
+    /// Forward first, then, once the wrapped cache answered with success, follow the inner script
+    /// before returning its answer: [`Script::Hang`], [`Script::Hold`] and [`Script::Delay`] hold
+    /// the answer back (the operation has taken effect, its caller does not know yet),
+    /// [`Script::Fail`] replaces it by the error (an operation applied whose reply was lost).
+    /// Other inner scripts, and `After` for `health` and `stats`, pass.
+    After(Box<Script>),
 }
 
 impl Script {
@@ -149,14 +213,34 @@ impl Script {
         Script::ForKeys(Glob::new(keys), Box::new(script))
     }
 
-    /// The script a call with these keys follows: `ForKeys` resolved.
-    fn resolve(self, keys: &[&str]) -> Script {
-        match self {
-            Script::ForKeys(glob, then) if keys.iter().any(|key| glob.matches(key)) => then.resolve(keys),
-            Script::ForKeys(..) => Script::Pass,
-            other => other,
+    /// [`Script::After`]: `script` once the wrapped cache answered.
+    #[must_use]
+    pub fn after(script: Script) -> Self {
+        Script::After(Box::new(script))
+    }
+
+    /// The script a call with these keys follows in `phase`: `ForKeys` and `After` resolved.
+    fn resolve(self, phase: Phase, keys: &[&str]) -> Script {
+        match (self, phase) {
+            (Script::ForKeys(glob, then), _) if keys.iter().any(|key| glob.matches(key)) => {
+                then.resolve(phase, keys)
+            }
+            (Script::ForKeys(..), _) => Script::Pass,
+            (Script::After(then), Phase::After) => match then.resolve(Phase::Before, keys) {
+                Script::After(_) => Script::Pass,
+                resolved => resolved,
+            },
+            (Script::After(_), Phase::Before) | (_, Phase::After) => Script::Pass,
+            (other, Phase::Before) => other,
         }
     }
+}
+
+/// When a script applies: before the call is forwarded, or after the wrapped cache answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Before,
+    After,
 }
 
 #[derive(Debug)]
@@ -165,6 +249,24 @@ struct State {
     journal: Mutex<Vec<Call>>,
     counts: HashMap<Op, AtomicU64>,
     changed: watch::Sender<u64>,
+    /// Calls waiting in [`Script::Hang`] or [`Script::Hold`] now.
+    held: watch::Sender<u64>,
+}
+
+/// Counts a call as held while it lives (a cancelled call stops counting when dropped).
+struct HeldGuard<'a>(&'a watch::Sender<u64>);
+
+impl<'a> HeldGuard<'a> {
+    fn new(held: &'a watch::Sender<u64>) -> Self {
+        held.send_modify(|n| *n += 1);
+        Self(held)
+    }
+}
+
+impl Drop for HeldGuard<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 /// A [`Cache`] that forwards to a wrapped [`SharedCache`] unless scripted otherwise, per
@@ -199,6 +301,7 @@ impl ScriptedCache {
                 journal: Mutex::new(Vec::new()),
                 counts: Op::ALL.iter().map(|op| (*op, AtomicU64::new(0))).collect(),
                 changed,
+                held: watch::channel(0).0,
             }),
         }
     }
@@ -279,10 +382,30 @@ impl ScriptedCache {
         self.state.counts[&op].load(Ordering::SeqCst)
     }
 
+    /// Calls of these operations together (e.g. [`Op::DATA`]).
+    #[must_use]
+    pub fn calls_of(&self, ops: &[Op]) -> u64 {
+        ops.iter().map(|op| self.calls(*op)).sum()
+    }
+
     /// Calls of all operations together.
     #[must_use]
     pub fn total_calls(&self) -> u64 {
-        Op::ALL.iter().map(|op| self.calls(*op)).sum()
+        self.calls_of(&Op::ALL)
+    }
+
+    /// How many calls wait in [`Script::Hang`] or [`Script::Hold`] now (before or after
+    /// forwarding).
+    #[must_use]
+    pub fn held(&self) -> u64 {
+        *self.state.held.borrow()
+    }
+
+    /// Waits until at least `n` calls are held ([`ScriptedCache::held`]): the point where a
+    /// test stages its competing operation.
+    pub async fn wait_held(&self, n: u64) {
+        // The sender lives in `self.state`: the channel cannot close while this waits.
+        let _ = self.state.held.subscribe().wait_for(|held| *held >= n).await;
     }
 
     /// Every call so far, in order of arrival (whatever its script): operation, keys, TTL.
@@ -307,9 +430,24 @@ impl ScriptedCache {
             keys: keys.iter().map(|key| (*key).to_owned()).collect(),
             ttl,
         });
+        self.follow(Phase::Before, op, keys).await
+    }
+
+    /// After the wrapped cache answered `answer` to `op` on `keys`: holds it back or replaces it
+    /// by an error as scripted ([`Script::After`]).
+    async fn leave<T>(&self, op: Op, keys: &[&str], answer: Result<T>) -> Result<T> {
+        let answer = answer?;
+        match self.follow(Phase::After, op, keys).await {
+            Outcome::Fail(kind, message) => Err(Error::new(kind, message)),
+            Outcome::Forward | Outcome::Degrade(_) | Outcome::Answer(_) => Ok(answer),
+        }
+    }
+
+    /// Follows the script of `op` in `phase` until it lets the call go on.
+    async fn follow(&self, phase: Phase, op: Op, keys: &[&str]) -> Outcome {
         let mut changed = self.state.changed.subscribe();
         loop {
-            match self.script_of(op).resolve(keys) {
+            match self.script_of(op).resolve(phase, keys) {
                 Script::Pass => return Outcome::Forward,
                 Script::Fail(kind, message) => return Outcome::Fail(kind, message),
                 Script::Degrade(message) => return Outcome::Degrade(message),
@@ -318,18 +456,24 @@ impl ScriptedCache {
                     tokio::time::sleep(delay).await;
                     return Outcome::Forward;
                 }
+                Script::Hold(gate) => {
+                    let _held = HeldGuard::new(&self.state.held);
+                    gate.opened().await;
+                    return Outcome::Forward;
+                }
                 Script::Hang => {
                     changed.borrow_and_update();
                     // Re-check after subscribing: a change between the read and here is not lost.
-                    if !matches!(self.script_of(op).resolve(keys), Script::Hang) {
+                    if !matches!(self.script_of(op).resolve(phase, keys), Script::Hang) {
                         continue;
                     }
+                    let _held = HeldGuard::new(&self.state.held);
                     if changed.changed().await.is_err() {
                         std::future::pending::<()>().await;
                     }
                 }
-                // `resolve` never answers `ForKeys`.
-                Script::ForKeys(..) => return Outcome::Forward,
+                // `resolve` never answers these.
+                Script::ForKeys(..) | Script::After(_) => return Outcome::Forward,
             }
         }
     }
@@ -359,52 +503,62 @@ impl Cache for ScriptedCache {
         if let Some(bytes) = self.read_guard(Op::Get, &[key]).await? {
             return Ok(Some(bytes));
         }
-        self.inner.get(key).await
+        self.leave(Op::Get, &[key], self.inner.get(key).await).await
     }
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
         self.guard(Op::Set, &[key], Some(ttl)).await?;
-        self.inner.set(key, value, ttl).await
+        self.leave(Op::Set, &[key], self.inner.set(key, value, ttl).await)
+            .await
     }
     async fn delete(&self, key: &str) -> Result<bool> {
         self.guard(Op::Delete, &[key], None).await?;
-        self.inner.delete(key).await
+        self.leave(Op::Delete, &[key], self.inner.delete(key).await).await
     }
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         self.guard(Op::DeleteMany, keys, None).await?;
-        self.inner.delete_many(keys).await
+        self.leave(Op::DeleteMany, keys, self.inner.delete_many(keys).await)
+            .await
     }
     async fn exists(&self, key: &str) -> Result<bool> {
         self.guard(Op::Exists, &[key], None).await?;
-        self.inner.exists(key).await
+        self.leave(Op::Exists, &[key], self.inner.exists(key).await).await
     }
     async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
         self.guard(Op::Ttl, &[key], None).await?;
-        self.inner.ttl(key).await
+        self.leave(Op::Ttl, &[key], self.inner.ttl(key).await).await
     }
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
         if let Some(bytes) = self.read_guard(Op::GetWithTtl, &[key]).await? {
             return Ok(Some((bytes, Expiry::Never)));
         }
-        self.inner.get_with_ttl(key).await
+        self.leave(Op::GetWithTtl, &[key], self.inner.get_with_ttl(key).await)
+            .await
     }
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         if let Some(bytes) = self.read_guard(Op::GetMany, keys).await? {
             return Ok(vec![Some(bytes); keys.len()]);
         }
-        self.inner.get_many(keys).await
+        self.leave(Op::GetMany, keys, self.inner.get_many(keys).await)
+            .await
     }
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
         let keys: Vec<&str> = entries.iter().map(|(key, _)| *key).collect();
         self.guard(Op::SetMany, &keys, Some(ttl)).await?;
-        self.inner.set_many(entries, ttl).await
+        self.leave(Op::SetMany, &keys, self.inner.set_many(entries, ttl).await)
+            .await
     }
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
         self.guard(Op::InvalidatePattern, &[pattern], None).await?;
-        self.inner.invalidate_pattern(pattern).await
+        self.leave(
+            Op::InvalidatePattern,
+            &[pattern],
+            self.inner.invalidate_pattern(pattern).await,
+        )
+        .await
     }
     async fn clear(&self) -> Result<()> {
         self.guard(Op::Clear, &[], None).await?;
-        self.inner.clear().await
+        self.leave(Op::Clear, &[], self.inner.clear().await).await
     }
     async fn health(&self) -> Health {
         match self.enter(Op::Health, &[], None).await {

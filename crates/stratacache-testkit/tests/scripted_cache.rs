@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stratacache_core::{Bytes, Cache, ErrorKind, Ttl};
-use stratacache_testkit::double::{Op, Script, ScriptedCache};
+use stratacache_testkit::double::{Gate, Op, Script, ScriptedCache};
 
 #[derive(Debug, Default)]
 struct Empty;
@@ -120,4 +120,95 @@ async fn scripts_scoped_to_keys_touch_only_those_keys() {
     assert!(!hanging.is_finished(), "a matching call hangs");
     cache.script(Op::Get, Script::Pass);
     assert!(hanging.await.unwrap().unwrap().is_none());
+}
+
+/// `After` scripts apply once the wrapped cache answered: the operation took effect (the inner
+/// double counted it) when its answer is held back or replaced by an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_scripts_hold_or_fail_an_answer_the_wrapped_cache_gave() {
+    let inner = ScriptedCache::wrap(Empty);
+    let cache = ScriptedCache::new(inner.shared());
+    let v = || Bytes::from_static(b"v");
+
+    // A write applied whose reply was lost.
+    cache.script(
+        Op::Set,
+        Script::after(Script::fail(ErrorKind::Connection, "reply lost")),
+    );
+    let err = cache.set("k", v(), Ttl::Default).await.unwrap_err();
+    assert_eq!((err.kind(), inner.calls(Op::Set)), (ErrorKind::Connection, 1));
+    // The same script before forwarding would not have reached the inner cache.
+    cache.script(Op::Set, Script::fail(ErrorKind::Connection, "refused"));
+    cache.set("k", v(), Ttl::Default).await.unwrap_err();
+    assert_eq!(inner.calls(Op::Set), 1);
+
+    // A read held after it read: counted as held, released by re-scripting.
+    cache.script_all(&[Op::Get, Op::GetMany], &Script::after(Script::Hang));
+    let readers = [
+        tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.get("k").await.map(|_| ()) }
+        }),
+        tokio::spawn({
+            let cache = cache.clone();
+            async move { cache.get_many(&["k"]).await.map(|_| ()) }
+        }),
+    ];
+    cache.wait_held(2).await;
+    assert_eq!((inner.calls(Op::Get), inner.calls(Op::GetMany)), (1, 1));
+    assert!(readers.iter().all(|reader| !reader.is_finished()));
+    cache.script_all(&[Op::Get, Op::GetMany], &Script::Pass);
+    for reader in readers {
+        reader.await.unwrap().unwrap();
+    }
+    assert_eq!(cache.held(), 0);
+
+    // `After` scoped to keys; `After` on a health check passes.
+    cache.script(
+        Op::Delete,
+        Script::for_keys("x*", Script::after(Script::fail(ErrorKind::Timeout, "late"))),
+    );
+    assert!(cache.delete("k").await.is_ok());
+    assert_eq!(cache.delete("x1").await.unwrap_err().kind(), ErrorKind::Timeout);
+    assert_eq!(inner.calls(Op::Delete), 2);
+    cache.script(Op::Health, Script::after(Script::Hang));
+    assert!(cache.health().await.is_healthy());
+}
+
+/// A call held on a gate stays held when the operation is re-scripted: one write is held while
+/// the next one passes, until the gate opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_holds_one_call_while_later_ones_pass() {
+    let inner = ScriptedCache::wrap(Empty);
+    let cache = ScriptedCache::new(inner.shared());
+    let gate = Gate::new();
+    cache.script(Op::Set, Script::after(Script::Hold(gate.clone())));
+    let first = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.set("k", Bytes::from_static(b"1"), Ttl::Default).await }
+    });
+    cache.wait_held(1).await;
+    cache.script(Op::Set, Script::Pass);
+    cache
+        .set("k", Bytes::from_static(b"2"), Ttl::Default)
+        .await
+        .unwrap();
+    assert_eq!(inner.calls(Op::Set), 2);
+    tokio::task::yield_now().await;
+    assert!(
+        !first.is_finished() && !gate.is_open(),
+        "re-scripting released the gate"
+    );
+    assert_eq!(cache.held(), 1);
+    gate.open();
+    first.await.unwrap().unwrap();
+    assert_eq!(cache.held(), 0);
+    // An open gate holds nothing.
+    cache.script(Op::Get, Script::Hold(gate));
+    assert!(cache.get("k").await.unwrap().is_none());
+    assert_eq!(cache.calls_of(&[Op::Get, Op::Set]), 3);
+    assert_eq!(
+        cache.calls_of(&Op::DATA),
+        cache.total_calls() - cache.calls(Op::Health)
+    );
 }

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::sync::atomic::Ordering::SeqCst;
-
-use common::Switchable;
+use common::{Op, Script, fail, switchable};
 use stratacache_core::{Bytes, Cache, ErrorKind, HealthStatus, Ttl};
 use stratacache_memory::MemoryCache;
 use stratacache_tiered::TieredCache;
@@ -21,14 +19,14 @@ fn v(s: &'static str) -> Bytes {
 
 #[tokio::test]
 async fn a_failed_l2_write_leaves_no_value_in_l1() {
-    let t = TieredCache::new(mem(), Switchable::new());
+    let t = TieredCache::new(mem(), switchable());
     t.set("k", v("v1"), Ttl::Never).await.unwrap();
     t.set_many(&[("a", v("a1")), ("b", v("b1"))], Ttl::Never)
         .await
         .unwrap();
     assert!(t.l1().exists("k").await.unwrap());
 
-    t.l2().fail_writes.store(true, SeqCst);
+    fail(t.l2(), &[Op::Set, Op::SetMany]);
     let err = t.set("k", v("v2"), Ttl::Never).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Connection);
     let err = t.set("fresh", v("f"), Ttl::Never).await.unwrap_err();
@@ -58,9 +56,9 @@ async fn a_failed_l2_write_leaves_no_value_in_l1() {
 
 #[tokio::test]
 async fn an_l1_read_failure_falls_through_to_l2() {
-    let t = TieredCache::new(Switchable::new(), mem());
+    let t = TieredCache::new(switchable(), mem());
     t.set("k", v("v"), Ttl::Never).await.unwrap();
-    t.l1().fail_reads.store(true, SeqCst);
+    fail(t.l1(), &Op::READS);
 
     assert_eq!(t.get("k").await.unwrap(), Some(v("v")));
     assert_eq!(
@@ -79,9 +77,9 @@ async fn an_l1_read_failure_falls_through_to_l2() {
 
 #[tokio::test]
 async fn an_l2_read_failure_is_an_error_not_a_miss() {
-    let t = TieredCache::new(mem(), Switchable::new());
+    let t = TieredCache::new(mem(), switchable());
     t.set("cached", v("c"), Ttl::Never).await.unwrap();
-    t.l2().fail_reads.store(true, SeqCst);
+    fail(t.l2(), &Op::READS);
 
     assert_eq!(t.get("missing").await.unwrap_err().kind(), ErrorKind::Connection);
     assert_eq!(
@@ -107,9 +105,9 @@ async fn an_l2_read_failure_is_an_error_not_a_miss() {
 
 #[tokio::test]
 async fn an_l1_that_cannot_remove_a_copy_is_reported() {
-    let t = TieredCache::new(Switchable::new(), mem());
+    let t = TieredCache::new(switchable(), mem());
     t.set("k", v("v"), Ttl::Never).await.unwrap();
-    t.l1().fail_removals.store(true, SeqCst);
+    fail(t.l1(), &Op::REMOVALS);
 
     let err = t.delete("k").await.unwrap_err();
     assert!(
@@ -124,9 +122,9 @@ async fn an_l1_that_cannot_remove_a_copy_is_reported() {
 
     // A write does not need a removal when L1 takes the new value.
     t.set("k", v("v2"), Ttl::Never).await.unwrap();
-    assert_eq!(t.l1().inner.get("k").await.unwrap(), Some(v("v2")));
+    assert_eq!(t.l1().inner().get("k").await.unwrap(), Some(v("v2")));
     // When L1 takes neither the value nor the removal, the caller learns it.
-    t.l1().fail_writes.store(true, SeqCst);
+    fail(t.l1(), &[Op::Set, Op::SetMany]);
     let err = t.set("k", v("v3"), Ttl::Never).await.unwrap_err();
     assert!(
         err.message().contains("stored in L2, but L1 could not remove"),
@@ -137,24 +135,31 @@ async fn an_l1_that_cannot_remove_a_copy_is_reported() {
 
 #[tokio::test]
 async fn health_follows_the_tier_that_matters() {
-    let t = TieredCache::new(Switchable::new(), Switchable::new());
+    let t = TieredCache::new(switchable(), switchable());
     let h = t.health().await;
     assert_eq!(
         (h.status, h.backend.as_str(), h.inner.len()),
         (HealthStatus::Healthy, "tiered", 2)
     );
 
-    *t.l1().health.lock().unwrap() = HealthStatus::Unhealthy;
+    t.l1().script(
+        Op::Health,
+        Script::fail(ErrorKind::Connection, "set unhealthy by the test"),
+    );
     let h = t.health().await;
     assert_eq!(h.status, HealthStatus::Degraded, "L1 is an optimisation: {h:?}");
     assert!(h.messages[0].starts_with("L1 (switchable) is unhealthy (reads fall through to L2)"));
     assert_eq!(h.inner[0].status, HealthStatus::Unhealthy);
 
-    *t.l2().health.lock().unwrap() = HealthStatus::Degraded;
+    t.l2()
+        .script(Op::Health, Script::Degrade("set degraded by the test".into()));
     assert_eq!(t.health().await.status, HealthStatus::Degraded);
-    *t.l1().health.lock().unwrap() = HealthStatus::Healthy;
+    t.l1().script(Op::Health, Script::Pass);
     assert_eq!(t.health().await.status, HealthStatus::Degraded, "L2 degraded");
-    *t.l2().health.lock().unwrap() = HealthStatus::Unhealthy;
+    t.l2().script(
+        Op::Health,
+        Script::fail(ErrorKind::Connection, "set unhealthy by the test"),
+    );
     let h = t.health().await;
     assert_eq!(
         h.status,

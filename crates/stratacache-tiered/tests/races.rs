@@ -7,19 +7,18 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use common::Switchable;
+use common::{Gate, L2_READS, Op, Script, ScriptedCache, switchable};
 use stratacache_core::{Bytes, Cache, Ttl};
 use stratacache_memory::MemoryCache;
 use stratacache_tiered::{TieredCache, TieredConfig};
 
-type Tiered = TieredCache<MemoryCache, Switchable>;
+type Tiered = TieredCache<MemoryCache, ScriptedCache>;
 
 fn tiered() -> Arc<Tiered> {
     let config = TieredConfig::default().with_l1_ttl(None);
-    Arc::new(TieredCache::with_config(MemoryCache::new(1000).unwrap(), Switchable::new(), config).unwrap())
+    Arc::new(TieredCache::with_config(MemoryCache::new(1000).unwrap(), switchable(), config).unwrap())
 }
 
 fn v(s: &'static str) -> Bytes {
@@ -29,7 +28,7 @@ fn v(s: &'static str) -> Bytes {
 /// L1 holds nothing, or what L2 holds.
 async fn assert_coherent(t: &Tiered, key: &str) {
     let in_l1 = t.l1().get(key).await.unwrap();
-    let in_l2 = t.l2().inner.get(key).await.unwrap();
+    let in_l2 = t.l2().inner().get(key).await.unwrap();
     assert!(
         in_l1.is_none() || in_l1 == in_l2,
         "{key}: L1 holds {in_l1:?}, L2 holds {in_l2:?}"
@@ -41,7 +40,7 @@ async fn a_promotion_racing_a_write_does_not_leave_the_old_value() {
     let t = tiered();
     t.set("k", v("old"), Ttl::Never).await.unwrap();
     t.l1().delete("k").await.unwrap();
-    t.l2().hold_reads.store(true, SeqCst);
+    t.l2().script_all(&L2_READS, &Script::after(Script::Hang));
 
     // The read fetches "old" from L2, then is held up before promoting it...
     let reader = tokio::spawn({
@@ -51,7 +50,7 @@ async fn a_promotion_racing_a_write_does_not_leave_the_old_value() {
     t.l2().wait_held(1).await;
     // ...while a write stores "new" in both tiers.
     t.set("k", v("new"), Ttl::Never).await.unwrap();
-    t.l2().hold_reads.store(false, SeqCst);
+    t.l2().script_all(&L2_READS, &Script::Pass);
     assert_eq!(
         reader.await.unwrap(),
         Some(v("old")),
@@ -68,7 +67,7 @@ async fn a_batch_promotion_racing_a_write_does_not_leave_the_old_value() {
     let t = tiered();
     t.set("k", v("old"), Ttl::Never).await.unwrap();
     t.l1().delete("k").await.unwrap();
-    t.l2().hold_reads.store(true, SeqCst);
+    t.l2().script_all(&L2_READS, &Script::after(Script::Hang));
 
     let reader = tokio::spawn({
         let t = Arc::clone(&t);
@@ -77,7 +76,7 @@ async fn a_batch_promotion_racing_a_write_does_not_leave_the_old_value() {
     t.l2().wait_held(1).await;
     // The batch read then asks L2 for the TTL of "k": it finds the new entry's.
     t.set("k", v("new"), Ttl::Never).await.unwrap();
-    t.l2().hold_reads.store(false, SeqCst);
+    t.l2().script_all(&L2_READS, &Script::Pass);
     assert_eq!(reader.await.unwrap(), vec![Some(v("old"))]);
 
     assert_coherent(&t, "k").await;
@@ -90,7 +89,7 @@ async fn a_promotion_racing_a_delete_does_not_resurrect_the_value() {
     t.set("k", v("old"), Ttl::Never).await.unwrap();
     t.set("m", v("old"), Ttl::Never).await.unwrap();
     t.l1().invalidate_pattern("*").await.unwrap();
-    t.l2().hold_reads.store(true, SeqCst);
+    t.l2().script_all(&L2_READS, &Script::after(Script::Hang));
 
     let readers = ["k", "m"].map(|key| {
         let t = Arc::clone(&t);
@@ -99,7 +98,7 @@ async fn a_promotion_racing_a_delete_does_not_resurrect_the_value() {
     t.l2().wait_held(2).await;
     assert!(t.delete("k").await.unwrap());
     assert_eq!(t.invalidate_pattern("m*").await.unwrap(), 1);
-    t.l2().hold_reads.store(false, SeqCst);
+    t.l2().script_all(&L2_READS, &Script::Pass);
     for reader in readers {
         assert_eq!(reader.await.unwrap(), Some(v("old")), "the reads started first");
     }
@@ -113,19 +112,21 @@ async fn a_promotion_racing_a_delete_does_not_resurrect_the_value() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_writes_reaching_the_tiers_in_opposite_orders_leave_l1_coherent() {
     let t = tiered();
-    *t.l2().hold_writes_of.lock().unwrap() = Some(v("first"));
+    let gate = Gate::new();
+    t.l2().script(Op::Set, Script::after(Script::Hold(gate.clone())));
     // The first write reaches L2, then is held up before writing L1...
     let first = tokio::spawn({
         let t = Arc::clone(&t);
         async move { t.set("k", v("first"), Ttl::Never).await.unwrap() }
     });
     t.l2().wait_held(1).await;
+    t.l2().script(Op::Set, Script::Pass);
     // ...while the second writes both tiers: L2 ends with "second", L1 would end with "first".
     t.set("k", v("second"), Ttl::Never).await.unwrap();
-    *t.l2().hold_writes_of.lock().unwrap() = None;
+    gate.open();
     first.await.unwrap();
 
-    assert_eq!(t.l2().inner.get("k").await.unwrap(), Some(v("second")));
+    assert_eq!(t.l2().inner().get("k").await.unwrap(), Some(v("second")));
     assert_coherent(&t, "k").await;
     assert_eq!(t.get("k").await.unwrap(), Some(v("second")));
 }
@@ -135,11 +136,13 @@ async fn two_writes_reaching_the_tiers_in_opposite_orders_leave_l1_coherent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_racing_writes_at_varying_offsets_keep_l1_coherent() {
     let t = tiered();
-    t.l2().read_pause_ms.store(3, SeqCst);
-    t.l2().write_pause_ms.store(1, SeqCst);
+    t.l2()
+        .script_all(&L2_READS, &Script::after(Script::Delay(Duration::from_millis(3))));
+    t.l2()
+        .script(Op::Set, Script::after(Script::Delay(Duration::from_millis(1))));
     for round in 0..60u64 {
         let key = format!("k{round}");
-        t.l2().inner.set(&key, v("old"), Ttl::Never).await.unwrap();
+        t.l2().inner().set(&key, v("old"), Ttl::Never).await.unwrap();
         let reader = tokio::spawn({
             let (t, key) = (Arc::clone(&t), key.clone());
             async move {
@@ -175,7 +178,8 @@ async fn only_in_l2(t: &Tiered, keys: &[&str]) {
 /// Starts `t.invalidate_pattern(pattern)` (or `clear` for `None`) and returns once it waits in
 /// L2, before L2 removed anything.
 async fn held_invalidation(t: &Arc<Tiered>, pattern: Option<&'static str>) -> tokio::task::JoinHandle<()> {
-    t.l2().hold_invalidations.store(true, SeqCst);
+    t.l2()
+        .script_all(&[Op::InvalidatePattern, Op::Clear], &Script::Hang);
     let task = tokio::spawn({
         let t = Arc::clone(t);
         async move {
@@ -205,7 +209,8 @@ async fn keys_an_invalidation_does_not_match_are_promoted_and_written_during_it(
     t.set("item:3", v("new"), Ttl::Never).await.unwrap();
     assert_eq!(t.l1().get("item:3").await.unwrap(), Some(v("new")));
 
-    t.l2().hold_invalidations.store(false, SeqCst);
+    t.l2()
+        .script_all(&[Op::InvalidatePattern, Op::Clear], &Script::Pass);
     invalidation.await.unwrap();
     for key in ["item:1", "item:2", "item:3"] {
         assert!(t.l1().get(key).await.unwrap().is_some(), "{key} left L1");
@@ -230,7 +235,8 @@ async fn keys_an_invalidation_matches_are_not_resurrected_by_reads_or_writes_dur
         // A write during the invalidation, which then removes it from L2, leaves no L1 copy.
         t.set("user:2", v("new"), Ttl::Never).await.unwrap();
 
-        t.l2().hold_invalidations.store(false, SeqCst);
+        t.l2()
+            .script_all(&[Op::InvalidatePattern, Op::Clear], &Script::Pass);
         invalidation.await.unwrap();
         assert_coherent(&t, "user:1").await;
         assert_eq!(t.get("user:1").await.unwrap(), None, "{pattern:?}");

@@ -1,13 +1,12 @@
 //! Shared by the `api_*` tests: a real HTTP server on 127.0.0.1:0 running
-//! [`stratacache_admin::app`], a minimal HTTP/1.1 client, snapshot redaction and a cache that
-//! fails on demand.
+//! [`stratacache_admin::app`], a minimal HTTP/1.1 client, snapshot redaction and the Prometheus
+//! text-format rules.
 
 #![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
@@ -18,9 +17,6 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use stratacache_admin::server::AdminServer;
 use stratacache_admin::{AdminConfig, AdminState, ApiKeys};
-use stratacache_core::{
-    Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, SharedCache, Ttl, async_trait,
-};
 use stratacache_factory::{BuiltCache, CacheRegistry};
 
 /// The key every keyed test server accepts.
@@ -232,67 +228,6 @@ fn redact_in(value: &mut Value, key: &str) {
             }
         }
         _ => {}
-    }
-}
-
-/// A cache whose operations fail with `kind` while `failing` is set (otherwise they act as an
-/// empty cache); its health is unhealthy while failing.
-#[derive(Debug)]
-pub struct FailingCache {
-    pub kind: ErrorKind,
-    pub failing: AtomicBool,
-}
-
-impl FailingCache {
-    pub fn shared(kind: ErrorKind) -> (Arc<Self>, SharedCache) {
-        let cache = Arc::new(Self {
-            kind,
-            failing: AtomicBool::new(true),
-        });
-        (cache.clone(), cache)
-    }
-
-    fn check(&self, what: &str) -> Result<()> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(Error::new(self.kind, format!("{what} failed (test double)")))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl Cache for FailingCache {
-    async fn get(&self, _: &str) -> Result<Option<Bytes>> {
-        self.check("get").map(|()| None)
-    }
-    async fn set(&self, _: &str, _: Bytes, _: Ttl) -> Result<()> {
-        self.check("set")
-    }
-    async fn delete(&self, _: &str) -> Result<bool> {
-        self.check("delete").map(|()| false)
-    }
-    async fn exists(&self, _: &str) -> Result<bool> {
-        self.check("exists").map(|()| false)
-    }
-    async fn ttl(&self, _: &str) -> Result<Option<Expiry>> {
-        self.check("ttl").map(|()| None)
-    }
-    async fn invalidate_pattern(&self, _: &str) -> Result<u64> {
-        self.check("invalidate_pattern").map(|()| 0)
-    }
-    async fn clear(&self) -> Result<()> {
-        self.check("clear")
-    }
-    async fn health(&self) -> Health {
-        if self.failing.load(Ordering::SeqCst) {
-            Health::new("failing", HealthStatus::Unhealthy).with_message("the test double is failing")
-        } else {
-            Health::healthy("failing")
-        }
-    }
-    async fn stats(&self) -> CacheStats {
-        CacheStats::new("failing")
     }
 }
 

@@ -11,7 +11,7 @@ use super::pending::Pending;
 use super::state::{Shared, bump};
 
 /// How many keys the replay deletes from the primary in one `delete_many` (one `UNLINK`).
-const REPLAY_BATCH: usize = 256;
+pub(super) const REPLAY_BATCH: usize = 256;
 
 /// How many records a recovery replays with the circuit still open before it closes the circuit
 /// and replays what is left: writers that keep recording through the fallback faster than the

@@ -1,4 +1,4 @@
-//! The breaker's logic against a test double whose failures are switched on and off: counting,
+//! The breaker's logic against the testkit's scripted double, its failures switched on and off: counting,
 //! tripping, replay, repair, overflow, the task's lifetime. The real-Redis scenarios are in
 //! `tests/failover.rs`.
 
@@ -8,98 +8,43 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use stratacache_core::{
-    Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Health, HealthStatus, Result, SharedCache, Ttl,
-    async_trait,
-};
+use stratacache_core::{Bytes, Cache, Error, ErrorKind, HealthStatus, SharedCache, Ttl};
 use stratacache_memory::MemoryCache;
+use stratacache_testkit::double::{Op, Script, ScriptedCache};
 
 use super::*;
 
-/// A memory cache whose operations can be made to fail.
-#[derive(Debug)]
-struct Flaky {
-    inner: MemoryCache,
-    /// Every operation fails with a temporary (connection) error; health is unhealthy.
-    down: AtomicBool,
-    /// `delete`, `invalidate_pattern` and `clear` fail with a temporary error.
-    refuse_removals: AtomicBool,
-    /// Every operation fails with a non-temporary (backend) error.
-    broken: AtomicBool,
-    /// Data operations that reached this cache.
-    calls: AtomicU64,
-    /// `health` calls.
-    health_calls: AtomicU64,
+/// The primary of these tests: a memory cache behind the testkit's scripted double, named
+/// `flaky` in the health it makes up.
+fn flaky() -> ScriptedCache {
+    ScriptedCache::wrap(MemoryCache::new(10_000).unwrap()).with_name("flaky")
 }
 
-impl Flaky {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            inner: MemoryCache::new(10_000).unwrap(),
-            down: AtomicBool::new(false),
-            refuse_removals: AtomicBool::new(false),
-            broken: AtomicBool::new(false),
-            calls: AtomicU64::new(0),
-            health_calls: AtomicU64::new(0),
-        })
-    }
-
-    fn enter(&self, removal: bool) -> Result<()> {
-        self.calls.fetch_add(1, SeqCst);
-        if self.down.load(SeqCst) || (removal && self.refuse_removals.load(SeqCst)) {
-            return Err(Error::new(
-                ErrorKind::Connection,
-                "connection refused (test double)",
-            ));
-        }
-        if self.broken.load(SeqCst) {
-            return Err(Error::new(ErrorKind::Backend, "unexpected reply (test double)"));
-        }
-        Ok(())
-    }
+/// Every operation of `primary` fails with a temporary (connection) error; health is unhealthy.
+fn down(primary: &ScriptedCache) {
+    primary.fail_all(ErrorKind::Connection, "connection refused (test double)");
 }
 
-#[async_trait]
-impl Cache for Flaky {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.enter(false)?;
-        self.inner.get(key).await
-    }
-    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        self.enter(false)?;
-        self.inner.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.enter(true)?;
-        self.inner.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.enter(false)?;
-        self.inner.exists(key).await
-    }
-    async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
-        self.enter(false)?;
-        self.inner.ttl(key).await
-    }
-    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        self.enter(true)?;
-        self.inner.invalidate_pattern(pattern).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.enter(true)?;
-        self.inner.clear().await
-    }
-    async fn health(&self) -> Health {
-        self.health_calls.fetch_add(1, SeqCst);
-        if self.down.load(SeqCst) {
-            Health::new("flaky", HealthStatus::Unhealthy).with_message("down (test double)")
-        } else {
-            Health::healthy("flaky")
-        }
-    }
-    async fn stats(&self) -> CacheStats {
-        self.inner.stats().await
-    }
+/// Every data operation of `primary` fails with a non-temporary (backend) error; health passes.
+fn broken(primary: &ScriptedCache) {
+    primary.script_all(
+        &Op::DATA,
+        &Script::fail(ErrorKind::Backend, "unexpected reply (test double)"),
+    );
+}
+
+/// Removals (`delete`, `delete_many`, `invalidate_pattern`, `clear`) of `primary` fail with a
+/// temporary error.
+fn refuse_removals(primary: &ScriptedCache) {
+    primary.script_all(
+        &Op::REMOVALS,
+        &Script::fail(ErrorKind::Connection, "connection refused (test double)"),
+    );
+}
+
+/// Data operations that reached `primary`.
+fn data_calls(primary: &ScriptedCache) -> u64 {
+    primary.calls_of(&Op::DATA)
 }
 
 fn config() -> FailoverConfig {
@@ -127,9 +72,13 @@ async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
 }
 
 /// A cache over `primary` that failed over `threshold` reads and is now open.
-async fn tripped(primary: &Arc<Flaky>, fallback: &Arc<MemoryCache>, config: FailoverConfig) -> FailoverCache {
-    let cache = FailoverCache::new(primary.clone(), fallback.clone(), config).unwrap();
-    primary.down.store(true, SeqCst);
+async fn tripped(
+    primary: &ScriptedCache,
+    fallback: &Arc<MemoryCache>,
+    config: FailoverConfig,
+) -> FailoverCache {
+    let cache = FailoverCache::new(primary.shared(), fallback.clone(), config).unwrap();
+    down(primary);
     for i in 0..config.failure_threshold {
         assert_eq!(cache.state(), FailoverState::Primary, "after {i} failures");
         assert_eq!(cache.get("trip").await.unwrap(), None);
@@ -140,9 +89,9 @@ async fn tripped(primary: &Arc<Flaky>, fallback: &Arc<MemoryCache>, config: Fail
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn temporary_failures_fall_back_and_open_the_circuit_at_the_threshold() {
-    let (primary, fallback) = (Flaky::new(), memory());
-    let cache = FailoverCache::new(primary.clone(), fallback.clone(), config()).unwrap();
-    primary.down.store(true, SeqCst);
+    let (primary, fallback) = (flaky(), memory());
+    let cache = FailoverCache::new(primary.shared(), fallback.clone(), config()).unwrap();
+    down(&primary);
 
     // A write, then a read of it: served by the fallback, no error.
     cache.set("k", b("v"), Ttl::Never).await.unwrap();
@@ -155,15 +104,11 @@ async fn temporary_failures_fall_back_and_open_the_circuit_at_the_threshold() {
     assert_eq!((c.trips, c.primary_failures, c.fallback_operations), (1, 3, 3));
 
     // Open: the primary is not called any more.
-    let calls = primary.calls.load(SeqCst);
+    let calls = data_calls(&primary);
     for _ in 0..100 {
         assert_eq!(cache.get("k").await.unwrap(), None);
     }
-    assert_eq!(
-        primary.calls.load(SeqCst),
-        calls,
-        "an open circuit called the primary"
-    );
+    assert_eq!(data_calls(&primary), calls, "an open circuit called the primary");
     assert_eq!(cache.counters().fallback_operations, 103);
 
     let health = cache.health().await;
@@ -197,9 +142,9 @@ async fn temporary_failures_fall_back_and_open_the_circuit_at_the_threshold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_errors_are_returned_and_successes_reset_the_count() {
-    let (primary, fallback) = (Flaky::new(), memory());
-    let cache = FailoverCache::new(primary.clone(), fallback, config()).unwrap();
-    primary.broken.store(true, SeqCst);
+    let (primary, fallback) = (flaky(), memory());
+    let cache = FailoverCache::new(primary.shared(), fallback, config()).unwrap();
+    broken(&primary);
     for _ in 0..10 {
         let err = cache.get("k").await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Backend);
@@ -207,20 +152,20 @@ async fn other_errors_are_returned_and_successes_reset_the_count() {
     assert_eq!(cache.state(), FailoverState::Primary);
     assert_eq!(cache.stats().await.errors, 10);
     // An invalid TTL is refused before any tier is asked.
-    let calls = primary.calls.load(SeqCst);
+    let calls = data_calls(&primary);
     let err = cache
         .set("k", b("v"), Ttl::After(Duration::ZERO))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert_eq!(primary.calls.load(SeqCst), calls);
-    primary.broken.store(false, SeqCst);
+    assert_eq!(data_calls(&primary), calls);
+    primary.pass_all();
 
     for _ in 0..3 {
-        primary.down.store(true, SeqCst);
+        down(&primary);
         cache.get("k").await.unwrap();
         cache.get("k").await.unwrap();
-        primary.down.store(false, SeqCst);
+        primary.pass_all();
         cache.get("k").await.unwrap();
     }
     assert_eq!(
@@ -233,9 +178,9 @@ async fn other_errors_are_returned_and_successes_reset_the_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_replays_the_outage_then_clears_the_fallback() {
-    let (primary, fallback) = (Flaky::new(), memory());
+    let (primary, fallback) = (flaky(), memory());
     for (k, v) in [("k", "v1"), ("d", "x"), ("keep", "y"), ("p:1", "z")] {
-        primary.inner.set(k, b(v), Ttl::Never).await.unwrap();
+        primary.inner().set(k, b(v), Ttl::Never).await.unwrap();
     }
     let cache = tripped(&primary, &fallback, config()).await;
     cache.set("k", b("v2"), Ttl::Never).await.unwrap();
@@ -243,7 +188,7 @@ async fn recovery_replays_the_outage_then_clears_the_fallback() {
     assert_eq!(cache.invalidate_pattern("p:*").await.unwrap(), 0);
     assert_eq!(cache.get("k").await.unwrap(), Some(b("v2")));
 
-    primary.down.store(false, SeqCst);
+    primary.pass_all();
     eventually("back on the primary", async || {
         cache.state() == FailoverState::Primary
     })
@@ -264,13 +209,13 @@ async fn recovery_replays_the_outage_then_clears_the_fallback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_replay_keeps_the_circuit_open() {
-    let (primary, fallback) = (Flaky::new(), memory());
-    primary.inner.set("k", b("v1"), Ttl::Never).await.unwrap();
+    let (primary, fallback) = (flaky(), memory());
+    primary.inner().set("k", b("v1"), Ttl::Never).await.unwrap();
     let cache = tripped(&primary, &fallback, config()).await;
     cache.set("k", b("v2"), Ttl::Never).await.unwrap();
     // Healthy again, but deletions fail: the replay cannot complete.
-    primary.refuse_removals.store(true, SeqCst);
-    primary.down.store(false, SeqCst);
+    primary.pass_all();
+    refuse_removals(&primary);
     eventually("two replays failed", async || {
         cache.counters().failed_replays >= 2
     })
@@ -284,69 +229,77 @@ async fn a_failed_replay_keeps_the_circuit_open() {
     let health = cache.health().await;
     assert!(health.messages[0].contains("replay: connection"), "{health:?}");
 
-    primary.refuse_removals.store(false, SeqCst);
+    primary.pass_all();
     eventually("back on the primary", async || {
         cache.state() == FailoverState::Primary
     })
     .await;
-    assert_eq!(primary.inner.get("k").await.unwrap(), None);
+    assert_eq!(primary.inner().get("k").await.unwrap(), None);
 }
 
 /// Writers that keep recording through the fallback faster than the replay removes keys do not
 /// keep the circuit open: after a few passes it closes and the rest is replayed closed.
+///
+/// The writer records two batches' worth of fresh keys for each batch the replay removes, so
+/// each open pass leaves twice as much for the next one, however fast the machine: without the
+/// bound on open passes the circuit would never close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recovery_under_constant_writes_closes_the_circuit() {
-    use stratacache_testkit::double::{Op, Script, ScriptedCache};
-
-    let (flaky, fallback) = (Flaky::new(), memory());
-    let primary = ScriptedCache::new(flaky.clone());
+    let (primary, fallback) = (flaky(), memory());
     let cache = Arc::new(FailoverCache::new(primary.shared(), fallback.clone(), config()).unwrap());
-    flaky.down.store(true, SeqCst);
+    down(&primary);
     for _ in 0..config().failure_threshold {
         assert_eq!(cache.get("trip").await.unwrap(), None);
     }
     assert_eq!(cache.state(), FailoverState::Fallback);
-    // Each replayed batch takes 20 ms; the writer records a fresh key far more often.
-    primary.script(Op::DeleteMany, Script::Delay(Duration::from_millis(20)));
+    let per_batch = 2 * probe::REPLAY_BATCH as u64;
     let writer = tokio::spawn({
-        let cache = Arc::clone(&cache);
+        let (cache, primary) = (Arc::clone(&cache), primary.clone());
         async move {
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + Duration::from_secs(30);
             let mut i = 0u64;
             while cache.state() == FailoverState::Fallback {
                 if Instant::now() > deadline {
                     return None;
                 }
-                cache.set(&format!("w:{i}"), b("v"), Ttl::Never).await.unwrap();
-                i += 1;
-                tokio::task::yield_now().await;
+                let target = (primary.calls(Op::DeleteMany) + 1) * per_batch;
+                while i < target && cache.state() == FailoverState::Fallback {
+                    cache.set(&format!("w:{i}"), b("v"), Ttl::Never).await.unwrap();
+                    i += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
             Some(i)
         }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    flaky.down.store(false, SeqCst);
+    // Up again; each replayed batch takes 20 ms, time for the writer to record its two batches.
+    while fallback.stats().await.writes < per_batch {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    primary.pass_all();
+    primary.script(Op::DeleteMany, Script::Delay(Duration::from_millis(20)));
     let written = writer.await.unwrap();
     assert!(
         written.is_some(),
-        "the circuit stayed open for 10 s while a writer kept recording keys"
+        "the circuit stayed open for 30 s while a writer kept recording keys"
     );
-    assert!(primary.calls(Op::DeleteMany) > 1, "replayed in several passes");
+    let batches = primary.calls(Op::DeleteMany);
+    assert!(batches > 4, "replayed in several passes: {batches} batches");
     let c = cache.counters();
     assert_eq!((c.recoveries, c.primary_clears), (1, 0), "{c:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_record_removes_only_the_recorded_keys() {
-    let (primary, fallback) = (Flaky::new(), memory());
+    let (primary, fallback) = (flaky(), memory());
     for k in ["keep", "a", "b", "c"] {
-        primary.inner.set(k, b("old"), Ttl::Never).await.unwrap();
+        primary.inner().set(k, b("old"), Ttl::Never).await.unwrap();
     }
     let cache = tripped(&primary, &fallback, config().with_max_replay_keys(2)).await;
     for k in ["a", "b", "c"] {
         cache.set(k, b("v"), Ttl::Never).await.unwrap();
     }
-    primary.down.store(false, SeqCst);
+    primary.pass_all();
     eventually("back on the primary", async || {
         cache.state() == FailoverState::Primary
     })
@@ -354,13 +307,13 @@ async fn a_full_record_removes_only_the_recorded_keys() {
     let c = cache.counters();
     assert_eq!((c.primary_clears, c.replayed, c.unrecorded), (0, 2, 1), "{c:?}");
     assert_eq!(
-        primary.inner.get("keep").await.unwrap(),
+        primary.inner().get("keep").await.unwrap(),
         Some(b("old")),
         "a key this instance did not change survives a full record"
     );
     let mut left = Vec::new();
     for k in ["a", "b", "c"] {
-        if primary.inner.exists(k).await.unwrap() {
+        if primary.inner().exists(k).await.unwrap() {
             left.push(k);
         }
     }
@@ -373,15 +326,15 @@ async fn a_full_record_removes_only_the_recorded_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_failed_over_while_closed_is_repaired() {
-    let (primary, fallback) = (Flaky::new(), memory());
-    primary.inner.set("k", b("v1"), Ttl::Never).await.unwrap();
-    let cache = FailoverCache::new(primary.clone(), fallback.clone(), config()).unwrap();
-    primary.down.store(true, SeqCst);
+    let (primary, fallback) = (flaky(), memory());
+    primary.inner().set("k", b("v1"), Ttl::Never).await.unwrap();
+    let cache = FailoverCache::new(primary.shared(), fallback.clone(), config()).unwrap();
+    down(&primary);
     cache.set("k", b("v2"), Ttl::Never).await.unwrap();
-    primary.down.store(false, SeqCst);
+    primary.pass_all();
     assert_eq!(cache.state(), FailoverState::Primary);
     eventually("the primary forgot v1", async || {
-        primary.inner.get("k").await.unwrap().is_none()
+        primary.inner().get("k").await.unwrap().is_none()
     })
     .await;
     assert_eq!(cache.get("k").await.unwrap(), None);
@@ -391,36 +344,36 @@ async fn a_write_that_failed_over_while_closed_is_repaired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_on_the_primary_remove_older_values_from_the_fallback() {
-    let (primary, fallback) = (Flaky::new(), memory());
-    let cache = FailoverCache::new(primary.clone(), fallback.clone(), config()).unwrap();
-    primary.down.store(true, SeqCst);
+    let (primary, fallback) = (flaky(), memory());
+    let cache = FailoverCache::new(primary.shared(), fallback.clone(), config()).unwrap();
+    down(&primary);
     cache.set("k", b("v2"), Ttl::Never).await.unwrap();
     cache.set("p:1", b("v2"), Ttl::Never).await.unwrap();
-    primary.down.store(false, SeqCst);
+    primary.pass_all();
     cache.set("k", b("v3"), Ttl::Never).await.unwrap();
     cache.invalidate_pattern("p:*").await.unwrap();
     assert_eq!(fallback.get("k").await.unwrap(), None);
     assert_eq!(fallback.get("p:1").await.unwrap(), None);
     // A read that fails over now misses rather than returning v2.
-    primary.down.store(true, SeqCst);
+    down(&primary);
     assert_eq!(cache.get("k").await.unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_cache_stops_the_probes() {
-    let (primary, fallback) = (Flaky::new(), memory());
+    let (primary, fallback) = (flaky(), memory());
     let cache = tripped(&primary, &fallback, config()).await;
-    eventually("probes run", async || primary.health_calls.load(SeqCst) >= 2).await;
+    eventually("probes run", async || primary.calls(Op::Health) >= 2).await;
     drop(cache);
     // The task held no strong reference: the state, and with it the primary, are released.
     eventually("the primary is released", async || {
-        Arc::strong_count(&primary) == 1
+        Arc::strong_count(primary.inner()) == 1
     })
     .await;
     // Nothing to poll for: that no probe comes is checked over 6 probe intervals.
-    let probes = primary.health_calls.load(SeqCst);
+    let probes = primary.calls(Op::Health);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(primary.health_calls.load(SeqCst), probes, "probed after the drop");
+    assert_eq!(primary.calls(Op::Health), probes, "probed after the drop");
 
     let cache = tripped(&primary, &fallback, config()).await;
     cache.close().await.unwrap();
@@ -428,16 +381,16 @@ async fn dropping_the_cache_stops_the_probes() {
         cache.is_closed() && fallback.is_closed(),
         "the fallback is closed too"
     );
-    let probes = primary.health_calls.load(SeqCst);
-    primary.down.store(false, SeqCst);
+    let probes = primary.calls(Op::Health);
+    primary.pass_all();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(primary.health_calls.load(SeqCst), probes, "probed after close()");
+    assert_eq!(primary.calls(Op::Health), probes, "probed after close()");
     assert_eq!(
         cache.state(),
         FailoverState::Fallback,
         "a closed cache stays where it is"
     );
-    let calls = primary.calls.load(SeqCst);
+    let calls = data_calls(&primary);
     for result in [
         cache.get("k").await.map(drop),
         cache.set("k", b("v"), Ttl::Never).await,
@@ -449,25 +402,17 @@ async fn dropping_the_cache_stops_the_probes() {
         assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
         assert!(err.message().contains("failover cache"), "{err}");
     }
-    assert_eq!(
-        primary.calls.load(SeqCst),
-        calls,
-        "an operation reached the primary"
-    );
+    assert_eq!(data_calls(&primary), calls, "an operation reached the primary");
     assert_eq!(cache.health().await.status, HealthStatus::Unhealthy);
 
     // Stopping the recovery only: the cache stays on the fallback and keeps serving.
-    let (primary, fallback) = (Flaky::new(), memory());
+    let (primary, fallback) = (flaky(), memory());
     let cache = tripped(&primary, &fallback, config()).await;
     cache.stop_recovery();
-    let probes = primary.health_calls.load(SeqCst);
-    primary.down.store(false, SeqCst);
+    let probes = primary.calls(Op::Health);
+    primary.pass_all();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        primary.health_calls.load(SeqCst),
-        probes,
-        "probed after stop_recovery()"
-    );
+    assert_eq!(primary.calls(Op::Health), probes, "probed after stop_recovery()");
     assert_eq!(cache.state(), FailoverState::Fallback);
     cache.set("k", b("v"), Ttl::Never).await.unwrap();
     assert_eq!(
@@ -516,8 +461,8 @@ async fn closing_while_connecting_abandons_the_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnected_cache_connects_through_its_connector() {
-    let primary = Flaky::new();
-    primary.inner.set("k", b("v1"), Ttl::Never).await.unwrap();
+    let primary = flaky();
+    primary.inner().set("k", b("v1"), Ttl::Never).await.unwrap();
     let attempts = Arc::new(AtomicU64::new(0));
     let connector = {
         let (primary, attempts) = (primary.clone(), attempts.clone());
@@ -527,7 +472,7 @@ async fn a_disconnected_cache_connects_through_its_connector() {
                 if attempts.fetch_add(1, SeqCst) < 2 {
                     Err(Error::new(ErrorKind::Connection, "refused (test double)"))
                 } else {
-                    Ok(primary as SharedCache)
+                    Ok(primary.shared())
                 }
             }
         }
