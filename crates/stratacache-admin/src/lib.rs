@@ -25,7 +25,7 @@ pub use config::{
 pub use error::{ApiError, ErrorCode, ErrorEnvelope};
 pub use routes::entries::{MAX_ENTRY_TTL, MAX_KEY_LEN};
 pub use routes::invalidate::{DEFAULT_OPERATION_CONTEXT, MAX_CONTEXT_LEN};
-pub use routes::openapi::openapi;
+pub use routes::openapi::{openapi, openapi_for};
 pub use routes::{RouteAuth, RouteInfo, routes};
 pub use state::AdminState;
 
@@ -41,8 +41,8 @@ pub use state::AdminState;
 /// | `GET /internal/cache/metrics` | optional | the monitor's `PerformanceSnapshot` |
 /// | `GET /internal/cache/health` | optional | the `HealthReport`: 200 healthy or degraded, 503 unhealthy |
 /// | `GET /internal/cache/health/live` | never | liveness for orchestrators: `{"status": "alive"}`, 200 while the process serves; touches no cache |
-/// | `GET /internal/cache/openapi.json` | optional | the OpenAPI 3 document ([`openapi`]) |
-/// | `GET /metrics` | optional | Prometheus scrape, OpenMetrics text 1.0 (`Content-Type` [`stratacache_monitor::CONTENT_TYPE`]) |
+/// | `GET /internal/cache/openapi.json` | optional | the OpenAPI 3 document as the running configuration enforces it ([`openapi_for`]) |
+/// | `GET /metrics` | optional | Prometheus scrape: text format 0.0.4 by default, OpenMetrics text 1.0 (`Content-Type` [`stratacache_monitor::CONTENT_TYPE`]) when `Accept` asks for `application/openmetrics-text` |
 /// | `GET /internal/cache/entries/{key}` | required | [`schema::Entry`], 404 `NOT_FOUND` when absent |
 /// | `PUT /internal/cache/entries/{key}?ttl=SECONDS` | required | the raw body as value; 201 (new) or 200 (replaced) with [`schema::Entry`]; TTL 1..=604 800 s ([`MAX_ENTRY_TTL`]) else 400; body over [`AdminConfig::max_body_bytes`] → 413 `PAYLOAD_TOO_LARGE` |
 /// | `DELETE /internal/cache/entries/{key}` | required | [`schema::DeletedEntry`] |

@@ -329,3 +329,51 @@ async fn without_keys_the_api_is_open() {
     let status = server.get("/internal/cache/status", &[]).await.json();
     assert_eq!(status["security"]["api"]["authentication"], "open");
 }
+
+/// The served OpenAPI document states the key requirements the server enforces, route by route:
+/// none without keys, optional on reads by default, required on reads with
+/// `require_auth_for_reads`; liveness never. (A fuzzer that reads a requirement the server does not
+/// enforce reports "API accepts invalid authentication".)
+#[actix_web::test]
+async fn the_openapi_document_states_the_enforced_key_requirements() {
+    let cases = [
+        ("open", open_config()),
+        ("keyed", keyed_config()),
+        (
+            "keyed, reads too",
+            AdminConfig {
+                require_auth_for_reads: true,
+                ..keyed_config()
+            },
+        ),
+    ];
+    for (label, config) in cases {
+        let (keyed, reads) = (!config.keys.is_empty(), config.require_auth_for_reads);
+        let server = server(config).await;
+        let doc = server
+            .send_authed("GET", "/internal/cache/openapi.json", "")
+            .await
+            .json();
+        for route in stratacache_admin::routes() {
+            let method = route.method.as_str().to_lowercase();
+            let security = doc["paths"][route.path][&method]["security"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{label}: no security on {method} {}", route.path));
+            let optional = security.iter().any(|r| r == &serde_json::json!({}));
+            let takes_key = security.iter().any(|r| r.get("api_key").is_some())
+                && security.iter().any(|r| r.get("bearer").is_some());
+            let (want_optional, want_key) = match route.auth {
+                RouteAuth::Public => (true, false),
+                _ if !keyed => (true, false),
+                RouteAuth::Required => (false, true),
+                RouteAuth::Optional => (!reads, true),
+            };
+            assert_eq!(
+                (optional, takes_key),
+                (want_optional, want_key),
+                "{label}: {method} {}: {security:?}",
+                route.path
+            );
+        }
+    }
+}

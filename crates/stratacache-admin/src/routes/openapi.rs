@@ -1,12 +1,15 @@
 //! The OpenAPI 3 document of the API, served at `GET /internal/cache/openapi.json`.
 
-use actix_web::HttpResponse;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use actix_web::{HttpResponse, web};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 use crate::auth::ReadAccess;
 use crate::error::{ErrorCode, ErrorEnvelope};
 use crate::schema;
+use crate::{AdminConfig, AdminState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -77,10 +80,48 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The OpenAPI 3 document of every route of the API (the one served at
+/// The OpenAPI 3 document of every route of the API, for a server with API keys and the default
+/// read access: the data routes require a key, the read-only routes take one optionally.
+/// [`openapi_for`] is the document of a given configuration (the one served at
 /// `/internal/cache/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The OpenAPI 3 document as a server with `config` enforces it, so that a client (or a fuzzer)
+/// reading it knows which requests need a key: with no key configured every route is open (no
+/// requirement); with [`AdminConfig::require_auth_for_reads`] the read-only routes require a key
+/// too. The liveness route never requires one.
+pub fn openapi_for(config: &AdminConfig) -> utoipa::openapi::OpenApi {
+    let mut doc = openapi();
+    let open = config.keys.is_empty();
+    if !open && !config.require_auth_for_reads {
+        return doc;
+    }
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let Some(security) = operation.security.as_mut() else {
+                continue;
+            };
+            let optional = security.contains(&SecurityRequirement::default());
+            if open {
+                *security = vec![SecurityRequirement::default()];
+            } else if optional && security.len() > 1 {
+                // A read route: the key becomes required (liveness has only `{}` and stays open).
+                security.retain(|requirement| *requirement != SecurityRequirement::default());
+            }
+        }
+    }
+    doc
 }
 
 /// This document.
@@ -94,6 +135,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ),
     security((), ("bearer" = []), ("api_key" = [])),
 )]
-pub(crate) async fn openapi_json(_: ReadAccess) -> HttpResponse {
-    HttpResponse::Ok().json(openapi())
+pub(crate) async fn openapi_json(_: ReadAccess, state: web::Data<AdminState>) -> HttpResponse {
+    HttpResponse::Ok().json(openapi_for(state.config()))
 }
