@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use stratacache_core::{
-    Bytes, Cache, CacheStats, CompressionStats, Error, ErrorKind, Expiry, Health, Layer, Result, Ttl,
-    async_trait,
+    Bytes, Cache, CacheStats, CompressionStats, Error, ErrorKind, Expiry, Layer, Result, Ttl, async_trait,
 };
 
 use crate::CompressionConfig;
@@ -243,6 +242,7 @@ fn annotate(key: &str, e: Error) -> Error {
     Error::new(e.kind(), format!("cannot read key {key:?}: {}", e.message())).with_source(e)
 }
 
+#[stratacache_core::forward(self.inner)]
 #[async_trait]
 impl<C: Cache> Cache for Compressed<C> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -258,22 +258,6 @@ impl<C: Cache> Cache for Compressed<C> {
         self.inner.set(key, encoded.stored.clone(), ttl).await?;
         self.counters.written(&encoded);
         Ok(())
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.inner.delete(key).await
-    }
-
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.inner.delete_many(keys).await
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.inner.exists(key).await
-    }
-
-    async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
-        self.inner.ttl(key).await
     }
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
@@ -313,18 +297,6 @@ impl<C: Cache> Cache for Compressed<C> {
         Ok(())
     }
 
-    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        self.inner.invalidate_pattern(pattern).await
-    }
-
-    async fn clear(&self) -> Result<()> {
-        self.inner.clear().await
-    }
-
-    async fn health(&self) -> Health {
-        self.inner.health().await
-    }
-
     /// The inner cache's snapshot with [`CacheStats::compression`] filled in and this layer's
     /// errors (values it could not decode or encode) added to `errors`. (An inner compression
     /// layer's counters, if any, are replaced by this layer's.)
@@ -335,10 +307,5 @@ impl<C: Cache> Cache for Compressed<C> {
             .errors
             .saturating_add(self.counters.errors.load(Ordering::Relaxed));
         stats
-    }
-
-    /// Closes the wrapped cache.
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
     }
 }

@@ -180,54 +180,16 @@ pub trait Cache: Send + Sync {
     }
 }
 
-macro_rules! forward_cache {
-    ($($ty:ty),*) => {$(
-        #[async_trait]
-        impl<C: Cache + ?Sized> Cache for $ty {
-            async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-                (**self).get(key).await
-            }
-            async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-                (**self).set(key, value, ttl).await
-            }
-            async fn delete(&self, key: &str) -> Result<bool> {
-                (**self).delete(key).await
-            }
-            async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-                (**self).delete_many(keys).await
-            }
-            async fn exists(&self, key: &str) -> Result<bool> {
-                (**self).exists(key).await
-            }
-            async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
-                (**self).ttl(key).await
-            }
-            async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
-                (**self).get_with_ttl(key).await
-            }
-            async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-                (**self).get_many(keys).await
-            }
-            async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
-                (**self).set_many(entries, ttl).await
-            }
-            async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-                (**self).invalidate_pattern(pattern).await
-            }
-            async fn clear(&self) -> Result<()> {
-                (**self).clear().await
-            }
-            async fn health(&self) -> Health {
-                (**self).health().await
-            }
-            async fn stats(&self) -> CacheStats {
-                (**self).stats().await
-            }
-            async fn close(&self) -> Result<()> {
-                (**self).close().await
-            }
-        }
-    )*};
-}
+// Smart pointers to a cache are caches: every method goes to the pointee (its future returned as
+// it is, see `#[forward]`).
+#[crate::forward(**self)]
+#[async_trait]
+impl<C: Cache + ?Sized> Cache for Arc<C> {}
 
-forward_cache!(Arc<C>, Box<C>, &C);
+#[crate::forward(**self)]
+#[async_trait]
+impl<C: Cache + ?Sized> Cache for Box<C> {}
+
+#[crate::forward(**self)]
+#[async_trait]
+impl<C: Cache + ?Sized> Cache for &C {}

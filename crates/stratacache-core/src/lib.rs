@@ -2,6 +2,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The paths `#[forward]` writes (`::stratacache_core::Cache`) also resolve inside this crate.
+extern crate self as stratacache_core;
+
 mod cache;
 mod error;
 pub mod glob;
@@ -17,6 +20,8 @@ mod typed;
 
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
+#[doc(inline)]
+pub use stratacache_macros::forward;
 
 pub use cache::{Cache, SharedCache};
 pub use error::{BoxError, Error, ErrorKind, Result};

@@ -3,8 +3,7 @@
 use std::time::Instant;
 
 use stratacache_core::{
-    Bytes, Cache, CacheStats, EncryptionStats, Error, ErrorKind, Expiry, Health, Layer, Result, Ttl,
-    async_trait,
+    Bytes, Cache, CacheStats, EncryptionStats, Error, ErrorKind, Expiry, Layer, Result, Ttl, async_trait,
 };
 
 use crate::KeyRing;
@@ -190,6 +189,7 @@ impl<C> Encrypted<C> {
     }
 }
 
+#[stratacache_core::forward(self.inner)]
 #[async_trait]
 impl<C: Cache> Cache for Encrypted<C> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -204,22 +204,6 @@ impl<C: Cache> Cache for Encrypted<C> {
         let sealed = self.seal(key, &value)?;
         drop(value);
         self.inner.set(key, sealed, ttl).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.inner.delete(key).await
-    }
-
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        self.inner.delete_many(keys).await
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.inner.exists(key).await
-    }
-
-    async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
-        self.inner.ttl(key).await
     }
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
@@ -246,18 +230,6 @@ impl<C: Cache> Cache for Encrypted<C> {
         self.inner.set_many(&sealed, ttl).await
     }
 
-    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        self.inner.invalidate_pattern(pattern).await
-    }
-
-    async fn clear(&self) -> Result<()> {
-        self.inner.clear().await
-    }
-
-    async fn health(&self) -> Health {
-        self.inner.health().await
-    }
-
     /// The inner cache's snapshot with [`CacheStats::encryption`] filled in and this layer's
     /// errors (reads it refused, writes it could not seal) added to `errors`. (An inner
     /// encryption layer's counters, if any, are replaced by this layer's.)
@@ -266,10 +238,5 @@ impl<C: Cache> Cache for Encrypted<C> {
         stats.encryption = Some(self.counters.snapshot());
         stats.errors = stats.errors.saturating_add(self.counters.errors());
         stats
-    }
-
-    /// Closes the wrapped cache.
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
     }
 }

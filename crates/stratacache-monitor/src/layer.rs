@@ -4,7 +4,7 @@ use std::sync::Arc;
 // Calls are timed with quanta's TSC clock: two readings per call, a few nanoseconds each.
 use quanta::Instant;
 
-use stratacache_core::{Bytes, Cache, CacheStats, Expiry, Health, Layer, Result, Ttl, async_trait};
+use stratacache_core::{Bytes, Cache, Expiry, Layer, Result, Ttl, async_trait};
 
 use crate::clock::Clock;
 use crate::monitor::{Monitor, MonitorConfig};
@@ -156,6 +156,9 @@ impl<C: Cache> Monitored<C> {
     }
 }
 
+// `health`, `stats` (the inner cache's, unchanged: the monitor's own figures are in
+// `snapshot`) and `close` are forwarded.
+#[stratacache_core::forward(self.inner)]
 #[async_trait]
 impl<C: Cache> Cache for Monitored<C> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -237,20 +240,5 @@ impl<C: Cache> Cache for Monitored<C> {
         let result = self.inner.clear().await;
         self.done(Operation::Clear, start, &result, ok);
         result
-    }
-
-    async fn health(&self) -> Health {
-        self.inner.health().await
-    }
-
-    /// The inner cache's statistics, unchanged (the monitor's own figures are in
-    /// [`snapshot`](Monitored::snapshot)).
-    async fn stats(&self) -> CacheStats {
-        self.inner.stats().await
-    }
-
-    /// Closes the wrapped cache.
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
     }
 }

@@ -26,6 +26,43 @@ use stratacache_core::{
 };
 use tokio::sync::watch;
 
+/// A cache that holds nothing: reads miss, writes succeed and are dropped, removals remove
+/// nothing, health is healthy (backend `"empty"`). The inner cache of a [`ScriptedCache`] when a
+/// test needs only the script and the counts, not storage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Empty;
+
+#[async_trait]
+impl Cache for Empty {
+    async fn get(&self, _: &str) -> Result<Option<Bytes>> {
+        Ok(None)
+    }
+    async fn set(&self, _: &str, _: Bytes, ttl: Ttl) -> Result<()> {
+        ttl.check()
+    }
+    async fn delete(&self, _: &str) -> Result<bool> {
+        Ok(false)
+    }
+    async fn exists(&self, _: &str) -> Result<bool> {
+        Ok(false)
+    }
+    async fn ttl(&self, _: &str) -> Result<Option<Expiry>> {
+        Ok(None)
+    }
+    async fn invalidate_pattern(&self, _: &str) -> Result<u64> {
+        Ok(0)
+    }
+    async fn clear(&self) -> Result<()> {
+        Ok(())
+    }
+    async fn health(&self) -> Health {
+        Health::healthy("empty")
+    }
+    async fn stats(&self) -> CacheStats {
+        CacheStats::new("empty")
+    }
+}
+
 /// An operation of the [`Cache`] trait, for scripting and counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -497,6 +534,7 @@ impl ScriptedCache {
     }
 }
 
+#[stratacache_core::forward(self.inner)]
 #[async_trait]
 impl Cache for ScriptedCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -576,8 +614,5 @@ impl Cache for ScriptedCache {
             Outcome::Fail(..) => CacheStats::new(self.name.clone()),
             _ => self.inner.stats().await,
         }
-    }
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
     }
 }

@@ -5,41 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stratacache_core::{Bytes, Cache, ErrorKind, Ttl};
-use stratacache_testkit::double::{Gate, Op, Script, ScriptedCache};
-
-#[derive(Debug, Default)]
-struct Empty;
-
-#[stratacache_core::async_trait]
-impl Cache for Empty {
-    async fn get(&self, _: &str) -> stratacache_core::Result<Option<Bytes>> {
-        Ok(None)
-    }
-    async fn set(&self, _: &str, _: Bytes, _: Ttl) -> stratacache_core::Result<()> {
-        Ok(())
-    }
-    async fn delete(&self, _: &str) -> stratacache_core::Result<bool> {
-        Ok(false)
-    }
-    async fn exists(&self, _: &str) -> stratacache_core::Result<bool> {
-        Ok(false)
-    }
-    async fn ttl(&self, _: &str) -> stratacache_core::Result<Option<stratacache_core::Expiry>> {
-        Ok(None)
-    }
-    async fn invalidate_pattern(&self, _: &str) -> stratacache_core::Result<u64> {
-        Ok(0)
-    }
-    async fn clear(&self) -> stratacache_core::Result<()> {
-        Ok(())
-    }
-    async fn health(&self) -> stratacache_core::Health {
-        stratacache_core::Health::healthy("empty")
-    }
-    async fn stats(&self) -> stratacache_core::CacheStats {
-        stratacache_core::CacheStats::new("empty")
-    }
-}
+use stratacache_testkit::double::{Empty, Gate, Op, Script, ScriptedCache};
 
 #[tokio::test]
 async fn scripts_fail_hang_delay_and_count() {

@@ -1,0 +1,203 @@
+#![doc = include_str!("../README.md")]
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as Tokens;
+use quote::quote;
+use syn::parse::{Parse, ParseStream};
+use syn::{Expr, ImplItem, ItemImpl, parse_macro_input};
+
+/// Forwards every `Cache` method the `impl` block does not write to the cache that the argument
+/// names: a place of a type that implements `Cache`, with `self` in scope (a field,
+/// `self.inner`; a pointee, `**self`; what a getter returns a reference to, `*self.inner()`).
+/// Each forwarded method borrows it (`&self.inner`) and calls the same method on it.
+///
+/// Put it above `#[async_trait]`:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use stratacache_core::{Bytes, Cache, Result, async_trait, forward};
+///
+/// struct Counting<C> {
+///     inner: C,
+///     reads: AtomicU64,
+/// }
+///
+/// #[forward(self.inner)]
+/// #[async_trait]
+/// impl<C: Cache> Cache for Counting<C> {
+///     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+///         self.reads.fetch_add(1, Ordering::Relaxed);
+///         self.inner.get(key).await
+///     }
+/// }
+/// ```
+///
+/// The forwarded methods return the wrapped cache's future itself: forwarding costs no
+/// allocation and no extra poll. Every method is forwarded, including the batch operations
+/// (`get_many`, `set_many`, `delete_many`) and `get_with_ttl`, whose trait defaults would
+/// otherwise split a batch into single calls through this layer, and `close`.
+#[proc_macro_attribute]
+pub fn forward(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let target = parse_macro_input!(attr as Target);
+    let mut block = parse_macro_input!(item as ItemImpl);
+    let written: Vec<String> = block
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            ImplItem::Fn(f) => Some(f.sig.ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    for (name, method) in methods(&target.0) {
+        if !written.iter().any(|w| w == name) {
+            block.items.push(ImplItem::Verbatim(method));
+        }
+    }
+    quote!(#block).into()
+}
+
+/// The attribute's argument: the expression naming the wrapped cache.
+struct Target(Expr);
+
+impl Parse for Target {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Err(input.error(
+                "#[forward] needs the wrapped cache: #[forward(self.inner)], #[forward(**self)] or #[forward(*self.getter())]",
+            ));
+        }
+        Ok(Self(input.parse()?))
+    }
+}
+
+/// Every method of `Cache`, each forwarding to `target`, in the form `#[async_trait]` gives trait
+/// methods (a boxed `Send` future living as long as every borrowed argument), so that the
+/// wrapped cache's future is returned as it is.
+///
+/// Adding a method to the `Cache` trait means adding it here; the test of core's `forward`
+/// module calls every method through a forwarding layer and fails on one that is missing.
+fn methods(target: &Expr) -> Vec<(&'static str, Tokens)> {
+    let core = quote!(::stratacache_core);
+    let fut = |output: Tokens| {
+        quote! {
+            ::core::pin::Pin<::std::boxed::Box<
+                dyn ::core::future::Future<Output = #output> + ::core::marker::Send + 'async_trait
+            >>
+        }
+    };
+    let result = |t: Tokens| quote!(#core::Result<#t>);
+    let one = |name: &str, ret: Tokens| {
+        let ident = syn::Ident::new(name, proc_macro2::Span::call_site());
+        quote! {
+            #[inline]
+            fn #ident<'life0, 'life1, 'async_trait>(&'life0 self, key: &'life1 str) -> #ret
+            where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait
+            {
+                #core::Cache::#ident(&#target, key)
+            }
+        }
+    };
+    let batch = |name: &str, ret: Tokens| {
+        let ident = syn::Ident::new(name, proc_macro2::Span::call_site());
+        quote! {
+            #[inline]
+            fn #ident<'life0, 'life1, 'life2, 'async_trait>(
+                &'life0 self,
+                keys: &'life1 [&'life2 str],
+            ) -> #ret
+            where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, Self: 'async_trait
+            {
+                #core::Cache::#ident(&#target, keys)
+            }
+        }
+    };
+    let plain = |name: &str, ret: Tokens| {
+        let ident = syn::Ident::new(name, proc_macro2::Span::call_site());
+        quote! {
+            #[inline]
+            fn #ident<'life0, 'async_trait>(&'life0 self) -> #ret
+            where 'life0: 'async_trait, Self: 'async_trait
+            {
+                #core::Cache::#ident(&#target)
+            }
+        }
+    };
+    let set = quote! {
+        #[inline]
+        fn set<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            key: &'life1 str,
+            value: #core::Bytes,
+            ttl: #core::Ttl,
+        ) -> ::core::pin::Pin<::std::boxed::Box<
+            dyn ::core::future::Future<Output = #core::Result<()>> + ::core::marker::Send + 'async_trait
+        >>
+        where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait
+        {
+            #core::Cache::set(&#target, key, value, ttl)
+        }
+    };
+    let set_many = quote! {
+        #[inline]
+        fn set_many<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            entries: &'life1 [(&'life2 str, #core::Bytes)],
+            ttl: #core::Ttl,
+        ) -> ::core::pin::Pin<::std::boxed::Box<
+            dyn ::core::future::Future<Output = #core::Result<()>> + ::core::marker::Send + 'async_trait
+        >>
+        where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, Self: 'async_trait
+        {
+            #core::Cache::set_many(&#target, entries, ttl)
+        }
+    };
+    let invalidate = quote! {
+        #[inline]
+        fn invalidate_pattern<'life0, 'life1, 'async_trait>(&'life0 self, pattern: &'life1 str)
+            -> ::core::pin::Pin<::std::boxed::Box<
+                dyn ::core::future::Future<Output = #core::Result<u64>> + ::core::marker::Send + 'async_trait
+            >>
+        where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait
+        {
+            #core::Cache::invalidate_pattern(&#target, pattern)
+        }
+    };
+    vec![
+        (
+            "get",
+            one("get", fut(result(quote!(::core::option::Option<#core::Bytes>)))),
+        ),
+        ("set", set),
+        ("delete", one("delete", fut(result(quote!(bool))))),
+        ("delete_many", batch("delete_many", fut(result(quote!(u64))))),
+        ("exists", one("exists", fut(result(quote!(bool))))),
+        (
+            "ttl",
+            one("ttl", fut(result(quote!(::core::option::Option<#core::Expiry>)))),
+        ),
+        (
+            "get_with_ttl",
+            one(
+                "get_with_ttl",
+                fut(result(
+                    quote!(::core::option::Option<(#core::Bytes, #core::Expiry)>),
+                )),
+            ),
+        ),
+        (
+            "get_many",
+            batch(
+                "get_many",
+                fut(result(
+                    quote!(::std::vec::Vec<::core::option::Option<#core::Bytes>>),
+                )),
+            ),
+        ),
+        ("set_many", set_many),
+        ("invalidate_pattern", invalidate),
+        ("clear", plain("clear", fut(result(quote!(()))))),
+        ("health", plain("health", fut(quote!(#core::Health)))),
+        ("stats", plain("stats", fut(quote!(#core::CacheStats)))),
+        ("close", plain("close", fut(result(quote!(()))))),
+    ]
+}
