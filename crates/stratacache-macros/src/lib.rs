@@ -4,7 +4,7 @@ use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::quote;
 use syn::parse::{Parse, ParseStream};
-use syn::{Expr, ImplItem, ItemImpl, parse_macro_input};
+use syn::{Expr, ImplItem, ItemImpl, Path, Token, parse_macro_input};
 
 /// Forwards every `Cache` method the `impl` block does not write to the cache that the argument
 /// names: a place of a type that implements `Cache`, with `self` in scope (a field,
@@ -32,6 +32,9 @@ use syn::{Expr, ImplItem, ItemImpl, parse_macro_input};
 /// }
 /// ```
 ///
+/// The generated code names `::stratacache_core`. Through the `stratacache` facade crate, say
+/// where core is: `#[forward(self.inner, crate = stratacache)]`.
+///
 /// The forwarded methods return the wrapped cache's future itself: forwarding costs no
 /// allocation and no extra poll. Every method is forwarded, including the batch operations
 /// (`get_many`, `set_many`, `delete_many`) and `get_with_ttl`, whose trait defaults would
@@ -48,7 +51,7 @@ pub fn forward(attr: TokenStream, item: TokenStream) -> TokenStream {
             _ => None,
         })
         .collect();
-    for (name, method) in methods(&target.0) {
+    for (name, method) in methods(&target.cache, &target.krate) {
         if !written.iter().any(|w| w == name) {
             block.items.push(ImplItem::Verbatim(method));
         }
@@ -56,8 +59,12 @@ pub fn forward(attr: TokenStream, item: TokenStream) -> TokenStream {
     quote!(#block).into()
 }
 
-/// The attribute's argument: the expression naming the wrapped cache.
-struct Target(Expr);
+/// The attribute's arguments: the expression naming the wrapped cache, then optionally
+/// `crate = path` (the path under which `stratacache-core` is reachable).
+struct Target {
+    cache: Expr,
+    krate: Path,
+}
 
 impl Parse for Target {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -66,7 +73,18 @@ impl Parse for Target {
                 "#[forward] needs the wrapped cache: #[forward(self.inner)], #[forward(**self)] or #[forward(*self.getter())]",
             ));
         }
-        Ok(Self(input.parse()?))
+        let cache = input.parse()?;
+        let mut krate: Path = syn::parse_quote!(::stratacache_core);
+        if input.parse::<Option<Token![,]>>()?.is_some() && !input.is_empty() {
+            input.parse::<Token![crate]>()?;
+            input.parse::<Token![=]>()?;
+            krate = input.parse()?;
+            input.parse::<Option<Token![,]>>()?;
+        }
+        if !input.is_empty() {
+            return Err(input.error("expected `crate = path` after the wrapped cache"));
+        }
+        Ok(Self { cache, krate })
     }
 }
 
@@ -76,8 +94,7 @@ impl Parse for Target {
 ///
 /// Adding a method to the `Cache` trait means adding it here; the test of core's `forward`
 /// module calls every method through a forwarding layer and fails on one that is missing.
-fn methods(target: &Expr) -> Vec<(&'static str, Tokens)> {
-    let core = quote!(::stratacache_core);
+fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
     let fut = |output: Tokens| {
         quote! {
             ::core::pin::Pin<::std::boxed::Box<
