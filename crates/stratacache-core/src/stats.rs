@@ -145,6 +145,32 @@ impl CacheStats {
         let reads = self.reads();
         (reads > 0).then(|| (self.hits as f64 / reads as f64).min(1.0))
     }
+
+    /// Takes the data-set figures of `holder`, the cache that holds the entries, leaving the
+    /// call figures (`hits`, `misses`, `writes`, `errors`) and everything else as they are:
+    /// `removals`, `evictions`, `expirations`, `entries`, `bytes`, `max_entries`, `max_bytes`.
+    /// For caches made of others (tiered: L2; failover: the active tier) whose callers count
+    /// calls themselves.
+    ///
+    /// ```
+    /// use stratacache_core::CacheStats;
+    ///
+    /// let mut l2 = CacheStats::new("redis");
+    /// (l2.hits, l2.entries, l2.evictions) = (7, Some(3), 1);
+    /// let mut tiered = CacheStats::new("tiered");
+    /// tiered.hits = 10;
+    /// tiered.take_data_set_of(&l2);
+    /// assert_eq!((tiered.hits, tiered.entries, tiered.evictions), (10, Some(3), 1));
+    /// ```
+    pub fn take_data_set_of(&mut self, holder: &CacheStats) {
+        self.removals = holder.removals;
+        self.evictions = holder.evictions;
+        self.expirations = holder.expirations;
+        self.entries = holder.entries;
+        self.bytes = holder.bytes;
+        self.max_entries = holder.max_entries;
+        self.max_bytes = holder.max_bytes;
+    }
 }
 
 /// Lock-free counters a backend can embed to produce the common part of [`CacheStats`].

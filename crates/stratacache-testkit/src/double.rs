@@ -95,22 +95,17 @@ pub enum Op {
 }
 
 impl Op {
-    /// Every operation, in trait order.
-    pub const ALL: [Op; 13] = [
-        Op::Get,
-        Op::Set,
-        Op::Delete,
-        Op::DeleteMany,
-        Op::Exists,
-        Op::Ttl,
-        Op::GetWithTtl,
-        Op::GetMany,
-        Op::SetMany,
-        Op::InvalidatePattern,
-        Op::Clear,
-        Op::Health,
-        Op::Stats,
-    ];
+    /// Every operation, in trait order: [`Op::DATA`], then `health` and `stats`.
+    pub const ALL: [Op; 13] = {
+        let mut all = [Op::Health; 13];
+        let mut i = 0;
+        while i < Op::DATA.len() {
+            all[i] = Op::DATA[i];
+            i += 1;
+        }
+        all[12] = Op::Stats;
+        all
+    };
 
     /// The operations that read values (`get`, `get_with_ttl`, `get_many`, `exists`, `ttl`).
     pub const READS: [Op; 5] = [Op::Get, Op::GetWithTtl, Op::GetMany, Op::Exists, Op::Ttl];

@@ -319,13 +319,7 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
         let l1 = self.l1.stats().await;
         let l2 = self.l2.stats().await;
         let mut stats = self.counters.snapshot("tiered");
-        stats.removals = l2.removals;
-        stats.evictions = l2.evictions;
-        stats.expirations = l2.expirations;
-        stats.entries = l2.entries;
-        stats.bytes = l2.bytes;
-        stats.max_entries = l2.max_entries;
-        stats.max_bytes = l2.max_bytes;
+        stats.take_data_set_of(&l2);
         stats.inner = vec![l1, l2];
         stats
     }

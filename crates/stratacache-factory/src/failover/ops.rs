@@ -179,14 +179,7 @@ impl Cache for FailoverCache {
                     primary.messages.join("; ")
                 ));
             }
-            if !fallback.is_healthy() {
-                health = health.with_message(format!(
-                    "the fallback ({}) is {}: {}",
-                    fallback.backend,
-                    fallback.status.as_str(),
-                    fallback.messages.join("; ")
-                ));
-            }
+            health = with_fallback_note(health, &fallback);
             health.inner = vec![primary, fallback];
             health
         } else {
@@ -215,14 +208,7 @@ impl Cache for FailoverCache {
                 "serving from the fallback ({}){since}: {why}{last}; checking it every {:?}",
                 fallback.backend, shared.config.probe_interval
             ));
-            if !fallback.is_healthy() {
-                health = health.with_message(format!(
-                    "the fallback ({}) is {}: {}",
-                    fallback.backend,
-                    fallback.status.as_str(),
-                    fallback.messages.join("; ")
-                ));
-            }
+            health = with_fallback_note(health, &fallback);
             health.inner = state.primary_health.iter().cloned().collect();
             drop(state);
             health.inner.push(fallback);
@@ -250,13 +236,7 @@ impl Cache for FailoverCache {
         inner.push(shared.fallback.stats().await);
         let active = &inner[0];
         let mut stats = shared.stats.snapshot("failover");
-        stats.removals = active.removals;
-        stats.evictions = active.evictions;
-        stats.expirations = active.expirations;
-        stats.entries = active.entries;
-        stats.bytes = active.bytes;
-        stats.max_entries = active.max_entries;
-        stats.max_bytes = active.max_bytes;
+        stats.take_data_set_of(active);
         stats.inner = inner;
         stats
     }
@@ -273,4 +253,17 @@ impl Cache for FailoverCache {
         let fallback = self.shared.fallback.close().await;
         primary.and(fallback)
     }
+}
+
+/// `health` with a message about the fallback when it is not healthy.
+fn with_fallback_note(health: Health, fallback: &Health) -> Health {
+    if fallback.is_healthy() {
+        return health;
+    }
+    health.with_message(format!(
+        "the fallback ({}) is {}: {}",
+        fallback.backend,
+        fallback.status.as_str(),
+        fallback.messages.join("; ")
+    ))
 }
