@@ -119,7 +119,7 @@ impl AiResponseCache {
             )));
         }
         #[cfg(feature = "crypto")]
-        let secret = crate::build::key_ring(&config.encryption)?.map(|ring| *ring.ai_key_secret());
+        let secret = config.key_ring()?.map(|ring| *ring.ai_key_secret());
         #[cfg(not(feature = "crypto"))]
         let secret = None;
         let observer = built.monitor.clone().map(|m| m as Arc<dyn KeyGenObserver>);

@@ -482,6 +482,7 @@ impl CacheConfig {
         }
         self.check_ai(p);
         self.check_redis(p);
+        crate::env::check_encryption(self, p);
         if let Err(e) = validate_namespace(&self.namespace) {
             p.push(Problem::new("namespace", e.value(), e.accepted()));
         }

@@ -239,7 +239,6 @@ impl CacheConfig {
             config.apply_json(&json, &mut problems);
         }
         config.check(&mut problems);
-        check_encryption(&config, &mut problems);
         ConfigError::from_problems(problems).map(|()| config)
     }
 
@@ -369,7 +368,15 @@ impl CacheConfig {
     #[cfg(feature = "crypto")]
     #[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
     pub fn key_ring(&self) -> stratacache_core::Result<Option<stratacache_crypto::KeyRing>> {
-        crate::build::key_ring(&self.encryption)
+        use stratacache_crypto::{ENV_KEY, ENV_KEYS, KeyRing};
+        KeyRing::from_env_with(|name| {
+            let secret = match name {
+                ENV_KEY => self.encryption.key.as_ref(),
+                ENV_KEYS => self.encryption.older_keys.as_ref(),
+                _ => None,
+            };
+            secret.map(|s| s.expose().to_owned())
+        })
     }
 
     /// Applies a JSON object of override keys (the format of `CACHE_CUSTOM_CONFIG`), then
@@ -562,8 +569,9 @@ impl Override<'_> {
     }
 }
 
-/// An encryption key needs the crypto feature, and must parse.
-fn check_encryption(config: &CacheConfig, p: &mut Vec<Problem>) {
+/// An encryption key needs the crypto feature, and must parse (part of
+/// [`CacheConfig::validate`]: nothing is connected with a key that cannot be used).
+pub(crate) fn check_encryption(config: &CacheConfig, p: &mut Vec<Problem>) {
     if !config.encryption.is_configured() {
         return;
     }
@@ -575,7 +583,7 @@ fn check_encryption(config: &CacheConfig, p: &mut Vec<Problem>) {
          (features = [\"crypto\"]) so that values are encrypted; plaintext is never a fallback",
     ));
     #[cfg(feature = "crypto")]
-    if let Err(e) = crate::build::key_ring(&config.encryption) {
+    if let Err(e) = config.key_ring() {
         p.push(Problem::new(
             "REDIS_ENCRYPTION_KEY",
             "set (value not shown)",

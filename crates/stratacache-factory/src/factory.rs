@@ -1,15 +1,13 @@
 //! [`CacheFactory`]: from a [`CacheConfig`] to an assembled, layered [`SharedCache`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use stratacache_core::{Cache, Error, LayerExt, Result, SharedCache};
-use stratacache_monitor::{Monitor, MonitorConfig, Monitored, MonitoringLayer};
+use stratacache_core::{Cache, Result, SharedCache};
+use stratacache_monitor::{Monitor, Monitored};
 
-use crate::build;
 use crate::config::CacheConfig;
 use crate::failover::FailoverCache;
-use crate::preset::{Environment, Preset};
 
 /// What a built cache stores its entries in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -34,7 +32,7 @@ impl Backend {
     }
 
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Self::Memory => "memory cache",
             Self::Redis => "Redis cache",
@@ -54,7 +52,7 @@ pub struct BuiltCache {
     /// The monitor, when `enable_monitoring` is on.
     pub monitor: Option<Arc<Monitor>>,
     /// The outermost layer with its type, when monitoring is on (for invalidations with context).
-    monitored: Option<Arc<Monitored<SharedCache>>>,
+    pub(crate) monitored: Option<Arc<Monitored<SharedCache>>>,
     /// The configured backend.
     pub backend: Backend,
     /// The layers, outermost first (e.g. `["monitoring", "compression", "encryption",
@@ -197,9 +195,10 @@ impl CacheFactory {
         Self::from_config(CacheConfig::from_env()?).await
     }
 
-    /// Assembles the stack of `config`, outermost first: monitoring (when enabled), compression,
-    /// encryption (when a key is configured), then the backend: a memory cache, or a failover in
-    /// front of Redis (with a memory tier unless `enable_l1_cache` is off).
+    /// Assembles the stack of `config`, outermost first ([`LAYER_ORDER`](crate::LAYER_ORDER)):
+    /// monitoring (when enabled), compression, encryption (when a key is configured), then the
+    /// backend: a memory cache, or a failover in front of Redis (with a memory tier unless
+    /// `enable_l1_cache` is off).
     ///
     /// When Redis cannot be reached (connection refused or timed out), the cache starts on its
     /// memory fallback, says so in [`BuiltCache::degraded`] and a warning, and returns to Redis
@@ -212,237 +211,6 @@ impl CacheFactory {
     /// with `fail_on_connection_error`, the connection error naming the URL and the cache type;
     /// authentication and TLS failures always.
     pub async fn from_config(config: CacheConfig) -> Result<BuiltCache> {
-        let started = Instant::now();
-        config.validate()?;
-        warn_about_security(&config);
-        #[cfg(not(feature = "crypto"))]
-        build::no_crypto(&config.encryption)?;
-
-        let mut layers = Vec::new();
-        let base = backend(&config).await?;
-        layers.extend(base.layers.iter().copied());
-        let mut cache = base.cache;
-
-        #[cfg(feature = "crypto")]
-        if let Some(layer) = build::encryption(&config.encryption)? {
-            cache = Arc::new(cache.layer(layer));
-            layers.insert(0, "encryption");
-        }
-        #[cfg(feature = "compression")]
-        {
-            cache = Arc::new(cache.layer(build::compression(&config)?));
-            layers.insert(0, "compression");
-        }
-        let mut monitor = None;
-        let mut monitored = None;
-        if config.enable_monitoring {
-            let layer = MonitoringLayer::new(MonitorConfig::default())?;
-            monitor = Some(layer.monitor());
-            let wrapped = Arc::new(cache.layer(layer));
-            cache = wrapped.clone();
-            monitored = Some(wrapped);
-            layers.insert(0, "monitoring");
-        }
-        Ok(BuiltCache {
-            cache,
-            config,
-            monitor,
-            monitored,
-            backend: base.kind,
-            layers,
-            degraded: base.degraded,
-            failover: base.failover,
-            #[cfg(feature = "redis")]
-            redis: base.redis,
-            assembly_time: started.elapsed(),
-        })
-    }
-}
-
-impl CacheConfig {
-    /// The configuration of [`CacheFactory::for_web_app`] (without a URL).
-    pub fn web_app() -> Self {
-        let mut c = Self::preset(Preset::Simple);
-        c.default_ttl = Duration::from_secs(1_800);
-        c.memory_cache_size = 200;
-        c.compression_threshold = 2_000;
-        c.compression_level = 6;
-        c.namespace = "web".to_owned();
-        c
-    }
-
-    /// The configuration of [`CacheFactory::for_ai_app`] (without a URL).
-    pub fn ai_app() -> Self {
-        let mut c = Self::preset(Preset::AiDevelopment);
-        c.default_ttl = Duration::from_secs(3_600);
-        c.memory_cache_size = 100;
-        c.compression_threshold = 1_000;
-        c.compression_level = 6;
-        c.ai.text_hash_threshold = 500;
-        c.namespace = "ai".to_owned();
-        c
-    }
-
-    /// The configuration of [`CacheFactory::for_testing`] (without a URL).
-    pub fn testing() -> Self {
-        let mut c = Self::preset(Preset::Development);
-        c.environment = Environment::Testing;
-        c.default_ttl = Duration::from_secs(60);
-        c.memory_cache_size = 50;
-        c.enable_l1_cache = false;
-        c.compression_threshold = 1_000;
-        c.compression_level = 1;
-        c.redis_database = Some(15);
-        c.namespace = "test".to_owned();
-        c
-    }
-}
-
-/// The backend part of a stack.
-struct Base {
-    cache: SharedCache,
-    kind: Backend,
-    layers: Vec<&'static str>,
-    degraded: Option<String>,
-    failover: Option<Arc<FailoverCache>>,
-    #[cfg(feature = "redis")]
-    redis: Option<stratacache_redis::RedisCache>,
-}
-
-fn memory_base(config: &CacheConfig) -> Result<Base> {
-    Ok(Base {
-        cache: Arc::new(build::memory(config, config.memory_cache_size)?),
-        kind: Backend::Memory,
-        layers: vec!["memory"],
-        degraded: None,
-        failover: None,
-        #[cfg(feature = "redis")]
-        redis: None,
-    })
-}
-
-async fn backend(config: &CacheConfig) -> Result<Base> {
-    if config.is_memory_only() {
-        if config.preset == Preset::Disabled && config.redis_url.is_some() {
-            tracing::warn!("the `disabled` preset is memory-only: the Redis URL is not used");
-        }
-        return memory_base(config);
-    }
-    redis_backend(config).await
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis_backend(config: &CacheConfig) -> Result<Base> {
-    let _ = config;
-    Err(Error::configuration(
-        "a Redis URL is configured but stratacache-factory was built without the `redis` feature: \
-         enable it (features = [\"redis\"]) or unset CACHE_REDIS_URL / redis_url",
-    ))
-}
-
-#[cfg(feature = "redis")]
-async fn redis_backend(config: &CacheConfig) -> Result<Base> {
-    use stratacache_redis::RedisCache;
-
-    let Some(redis_config) = config.redis_config() else {
-        return memory_base(config);
-    };
-    let kind = if config.enable_l1_cache {
-        Backend::Tiered
-    } else {
-        Backend::Redis
-    };
-    let layers = if config.enable_l1_cache {
-        vec!["failover", "tiered", "memory", "redis"]
-    } else {
-        vec!["failover", "redis"]
-    };
-    let fallback: SharedCache = Arc::new(build::memory(config, config.memory_cache_size)?);
-    // A probe must be allowed as long as an operation: with a shorter one, a Redis answering
-    // within `command_timeout` would serve operations but never pass the probe, and an open
-    // circuit would never close.
-    let defaults = crate::failover::FailoverConfig::default();
-    let operation = redis_config.command_timeout + redis_config.retry.budget;
-    let failover_config = defaults.with_probe_timeout(defaults.probe_timeout.max(operation));
-    match RedisCache::connect(redis_config.clone()).await {
-        Ok(redis) => {
-            let primary = primary_over(config, redis.clone())?;
-            let failover = Arc::new(FailoverCache::new(primary, fallback, failover_config)?);
-            Ok(Base {
-                cache: failover.clone(),
-                kind,
-                layers,
-                degraded: None,
-                failover: Some(failover),
-                redis: Some(redis),
-            })
-        }
-        Err(e) if e.kind().is_temporary() && !config.fail_on_connection_error => {
-            let reason = format!(
-                "Redis at {} cannot be reached ({e}); the {} runs on its memory fallback and \
-                 returns to Redis when it answers",
-                redis_config.url,
-                kind.describe()
-            );
-            tracing::warn!("{reason}");
-            let for_connector = config.clone();
-            let connector = move || {
-                let redis_config = redis_config.clone();
-                let config = for_connector.clone();
-                async move { primary_over(&config, RedisCache::connect(redis_config).await?) }
-            };
-            let failover = Arc::new(FailoverCache::disconnected(connector, fallback, failover_config)?);
-            Ok(Base {
-                cache: failover.clone(),
-                kind,
-                layers,
-                degraded: Some(reason),
-                failover: Some(failover),
-                redis: None,
-            })
-        }
-        Err(e) => Err(Error::new(
-            e.kind(),
-            format!(
-                "cannot start the {} on Redis at {}: {e}",
-                kind.describe(),
-                redis_config.url
-            ),
-        )),
-    }
-}
-
-/// Redis, with the memory tier in front when configured.
-#[cfg(feature = "redis")]
-fn primary_over(config: &CacheConfig, redis: stratacache_redis::RedisCache) -> Result<SharedCache> {
-    if !config.enable_l1_cache {
-        return Ok(Arc::new(redis));
-    }
-    let promote = !config.enable_ai_cache || config.ai.enable_smart_promotion;
-    let tiered = stratacache_tiered::TieredConfig::default()
-        .with_default_ttl(Some(config.default_ttl))
-        .with_promote_on_read(promote);
-    let l1 = build::memory(config, config.memory_cache_size)?;
-    Ok(Arc::new(stratacache_tiered::TieredCache::with_config(
-        l1, redis, tiered,
-    )?))
-}
-
-/// Loud warnings for settings that weaken security.
-fn warn_about_security(config: &CacheConfig) {
-    if config.is_memory_only() {
-        return;
-    }
-    if config.insecure_allow_plaintext {
-        tracing::error!(
-            environment = config.environment.as_str(),
-            tls = config.uses_tls(),
-            authentication = config.has_authentication(),
-            "REDIS_INSECURE_ALLOW_PLAINTEXT is set: the authentication and TLS requirements of \
-             this environment are waived; never use this outside local development"
-        );
-    }
-    if config.uses_tls() && !config.verify_certificates {
-        tracing::warn!("REDIS_VERIFY_CERTIFICATES is off: any server certificate is accepted");
+        crate::assembly::assemble(config).await
     }
 }

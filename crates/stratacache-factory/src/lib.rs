@@ -3,7 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod ai;
-mod build;
+mod assembly;
 pub mod config;
 mod env;
 mod factory;
@@ -16,6 +16,7 @@ pub mod registry;
 mod rotation;
 
 pub use ai::{AiMetrics, AiResponseCache, OTHER_OPERATIONS, OperationMetrics, UNLISTED_OPERATIONS};
+pub use assembly::LAYER_ORDER;
 pub use config::{
     AiSettings, CacheConfig, EncryptionSettings, HashAlgorithm, LogLevel, PlaintextPolicy, TierSizes,
 };

@@ -487,6 +487,45 @@ pub(crate) fn values(preset: Preset) -> CacheConfig {
     }
 }
 
+impl CacheConfig {
+    /// The configuration of [`CacheFactory::for_web_app`](crate::CacheFactory::for_web_app) (without a URL).
+    pub fn web_app() -> Self {
+        let mut c = Self::preset(Preset::Simple);
+        c.default_ttl = Duration::from_secs(1_800);
+        c.memory_cache_size = 200;
+        c.compression_threshold = 2_000;
+        c.compression_level = 6;
+        c.namespace = "web".to_owned();
+        c
+    }
+
+    /// The configuration of [`CacheFactory::for_ai_app`](crate::CacheFactory::for_ai_app) (without a URL).
+    pub fn ai_app() -> Self {
+        let mut c = Self::preset(Preset::AiDevelopment);
+        c.default_ttl = Duration::from_secs(3_600);
+        c.memory_cache_size = 100;
+        c.compression_threshold = 1_000;
+        c.compression_level = 6;
+        c.ai.text_hash_threshold = 500;
+        c.namespace = "ai".to_owned();
+        c
+    }
+
+    /// The configuration of [`CacheFactory::for_testing`](crate::CacheFactory::for_testing) (without a URL).
+    pub fn testing() -> Self {
+        let mut c = Self::preset(Preset::Development);
+        c.environment = Environment::Testing;
+        c.default_ttl = Duration::from_secs(60);
+        c.memory_cache_size = 50;
+        c.enable_l1_cache = false;
+        c.compression_threshold = 1_000;
+        c.compression_level = 1;
+        c.redis_database = Some(15);
+        c.namespace = "test".to_owned();
+        c
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
