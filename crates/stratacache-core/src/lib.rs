@@ -12,6 +12,7 @@ mod redis_url;
 mod scan;
 mod secret;
 mod stats;
+mod timestamp;
 mod ttl;
 mod typed;
 
@@ -29,6 +30,7 @@ pub use redis_url::{REDACTED_PASSWORD, RedisUrl, RedisUrlParts, UNPARSABLE_URL, 
 pub use scan::ScanKeys;
 pub use secret::Secret;
 pub use stats::{CacheStats, CompressionStats, EncryptionStats, Health, HealthStatus, StatsCounters};
+pub use timestamp::format_timestamp;
 pub use ttl::{Expiry, MAX_TTL, MIN_TTL, Ttl};
 #[cfg(feature = "postcard")]
 pub use typed::Postcard;
