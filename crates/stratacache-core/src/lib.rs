@@ -7,6 +7,7 @@ mod error;
 pub mod glob;
 mod layer;
 mod namespace;
+mod observer;
 #[cfg(feature = "url")]
 mod redis_url;
 mod scan;
@@ -24,6 +25,7 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use glob::Glob;
 pub use layer::{Identity, Layer, LayerExt, Stack};
 pub use namespace::{MAX_NAMESPACE_LEN, NAMESPACE_RULE, NamespaceError, validate_namespace};
+pub use observer::KeyGenObserver;
 #[cfg(feature = "url")]
 #[cfg_attr(docsrs, doc(cfg(feature = "url")))]
 pub use redis_url::{REDACTED_PASSWORD, RedisUrl, RedisUrlParts, UNPARSABLE_URL, redact_url};
