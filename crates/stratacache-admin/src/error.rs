@@ -102,9 +102,7 @@ pub struct ErrorEnvelope {
 
 /// Now, ISO 8601 UTC to the second.
 pub(crate) fn now_timestamp() -> String {
-    stratacache_monitor::invalidation::format_timestamp(
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
-    )
+    stratacache_core::format_timestamp(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 
 /// A failed request: a status, an [`ErrorCode`], a message and optional details. Handlers return

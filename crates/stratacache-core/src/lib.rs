@@ -10,11 +10,13 @@ mod error;
 pub mod glob;
 mod layer;
 mod namespace;
+mod observer;
 #[cfg(feature = "url")]
 mod redis_url;
 mod scan;
 mod secret;
 mod stats;
+mod timestamp;
 mod ttl;
 mod typed;
 
@@ -28,12 +30,14 @@ pub use error::{BoxError, Error, ErrorKind, Result};
 pub use glob::Glob;
 pub use layer::{Identity, Layer, LayerExt, Stack};
 pub use namespace::{MAX_NAMESPACE_LEN, NAMESPACE_RULE, NamespaceError, validate_namespace};
+pub use observer::KeyGenObserver;
 #[cfg(feature = "url")]
 #[cfg_attr(docsrs, doc(cfg(feature = "url")))]
 pub use redis_url::{REDACTED_PASSWORD, RedisUrl, RedisUrlParts, UNPARSABLE_URL, redact_url};
 pub use scan::ScanKeys;
 pub use secret::Secret;
 pub use stats::{CacheStats, CompressionStats, EncryptionStats, Health, HealthStatus, StatsCounters};
+pub use timestamp::format_timestamp;
 pub use ttl::{Expiry, MAX_TTL, MIN_TTL, Ttl};
 #[cfg(feature = "postcard")]
 pub use typed::Postcard;

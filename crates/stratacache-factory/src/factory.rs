@@ -8,6 +8,7 @@ use stratacache_monitor::{Monitor, Monitored};
 
 use crate::config::CacheConfig;
 use crate::failover::FailoverCache;
+use crate::server::BackendServer;
 
 /// What a built cache stores its entries in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -105,6 +106,16 @@ impl BuiltCache {
     /// Whether the cache started on its memory fallback.
     pub fn is_degraded(&self) -> bool {
         self.degraded.is_some()
+    }
+
+    /// The server behind the cache, for status pages: the Redis connection made at start.
+    /// `None` for a memory cache, after a degraded start (the connection the failover makes
+    /// later is not reported), and always without the `redis` feature.
+    pub fn server(&self) -> Option<&dyn BackendServer> {
+        #[cfg(feature = "redis")]
+        return self.redis.as_ref().map(|redis| redis as &dyn BackendServer);
+        #[cfg(not(feature = "redis"))]
+        None
     }
 
     /// Closes everything the cache opened, through [`Cache::close`](stratacache_core::Cache::close)

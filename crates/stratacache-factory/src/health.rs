@@ -190,7 +190,7 @@ impl HealthCheck {
     /// how the status is decided.
     pub async fn check(&self, cache: &dyn Cache) -> HealthReport {
         let start = Instant::now();
-        let timestamp = stratacache_monitor::invalidation::format_timestamp(
+        let timestamp = stratacache_core::format_timestamp(
             SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default(),
         );
         let mut statistics = None;

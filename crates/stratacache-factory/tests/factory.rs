@@ -10,7 +10,7 @@ use serde_json::{Map, json};
 use stratacache_core::{Bytes, Cache, CacheStats, ErrorKind, Expiry, Ttl};
 use stratacache_factory::failover::FailoverState;
 use stratacache_factory::{
-    AiResponseCache, Backend, CacheConfig, CacheFactory, Environment, HashAlgorithm, Preset,
+    AiResponseCache, Backend, CacheConfig, CacheFactory, Environment, HashAlgorithm, Preset, ServerAuth,
 };
 use stratacache_redis::{RedisCache, RedisConfig};
 use stratacache_testkit::redis::{RedisMode, RedisServer};
@@ -533,6 +533,69 @@ async fn redis_environment_variables_reach_the_server() {
     no_cert.tls_cert_path = None;
     no_cert.tls_key_path = None;
     assert!(CacheFactory::from_config(no_cert).await.is_err());
+}
+
+/// `BuiltCache::server` (what the admin API's status reads) reports the Redis connected at start
+/// as plain data, with the figures `RedisCache` reports; a degraded start has no server.
+#[tokio::test]
+async fn the_server_of_a_built_cache_reports_what_redis_reports() {
+    let acl = redis_server_or_skip!(RedisMode::Acl);
+    let config = CacheConfig::from_env_with(env_of(vec![
+        ("CACHE_PRESET", "simple".into()),
+        ("CACHE_REDIS_URL", acl.url().to_owned()),
+        ("REDIS_ACL_USERNAME", acl.username().unwrap().to_owned()),
+        ("REDIS_ACL_PASSWORD", acl.password().unwrap().to_owned()),
+        (
+            "CACHE_CUSTOM_CONFIG",
+            json!({"namespace": stratacache_testkit::redis::unique_namespace("server")}).to_string(),
+        ),
+    ]))
+    .unwrap();
+    let built = CacheFactory::from_config(config).await.unwrap();
+    let redis = built.redis.as_ref().unwrap();
+    built
+        .cache
+        .set("k", Bytes::from_static(b"v"), Ttl::Default)
+        .await
+        .unwrap();
+    let server = built.server().unwrap();
+    let ours = server.server_status().await;
+    let theirs = redis.server_status().await;
+    assert!(ours.connected, "{ours:?}");
+    assert_eq!(ours.auth, ServerAuth::Acl);
+    assert_eq!(serde_json::to_value(ours.auth).unwrap(), json!("acl"));
+    assert_eq!(
+        (
+            &ours.version,
+            &ours.url,
+            ours.database,
+            &ours.namespace,
+            ours.tls,
+            &ours.error
+        ),
+        (
+            &theirs.version,
+            &theirs.url,
+            theirs.database,
+            &theirs.namespace,
+            theirs.tls,
+            &theirs.error
+        )
+    );
+    assert_eq!(ours.keys_in_namespace, None);
+    assert!(
+        ours.used_memory_bytes.is_some() && ours.connected_clients.is_some(),
+        "{ours:?}"
+    );
+    assert_eq!(server.count_keys().await.unwrap(), 1);
+    built.close().await.unwrap();
+
+    let mut degraded = CacheConfig::testing();
+    degraded.redis_url = Some("redis://127.0.0.1:1".into());
+    let built = CacheFactory::from_config(degraded).await.unwrap();
+    assert!(built.is_degraded());
+    assert!(built.server().is_none());
+    built.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -3,10 +3,11 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use stratacache_core::KeyGenObserver;
 use zeroize::Zeroizing;
 
 use crate::error::{KeyError, KeyPart, check_common, excerpt};
@@ -65,15 +66,6 @@ impl fmt::Display for KeyScheme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Receives the time each [`AiKeyBuilder::key`] call took, for monitoring (the reference system's
-/// "key generation" statistics).
-///
-/// Called on the caller's thread after every successful key generation: keep it cheap.
-pub trait KeyGenObserver: Send + Sync {
-    /// A key was generated in `duration` for a text of `text_len` characters.
-    fn on_key_generated(&self, duration: Duration, text_len: usize);
 }
 
 /// Builds keys for cached AI responses from a text, an operation name and the operation's options.

@@ -9,8 +9,7 @@ use std::time::Duration;
 use quanta::Instant;
 
 use serde::{Deserialize, Serialize};
-use stratacache_core::{Error, ErrorKind, Result};
-use stratacache_keys::KeyGenObserver;
+use stratacache_core::{Error, ErrorKind, KeyGenObserver, Result};
 
 use crate::clock::{Clock, SystemClock};
 use crate::invalidation::{InvalidationConfig, InvalidationTracker};

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use stratacache_core::{CacheStats, CompressionStats, EncryptionStats};
+use stratacache_core::{CacheStats, CompressionStats, EncryptionStats, format_timestamp};
 
-use crate::invalidation::{InvalidationStats, format_timestamp};
+use crate::invalidation::InvalidationStats;
 use crate::monitor::Monitor;
 use crate::window::{KEYGEN, Operation, SeriesAgg, kind_name};
 

@@ -5,9 +5,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::{Data, Json};
 use stratacache_core::CacheStats;
-use stratacache_factory::{Backend, BuiltCache, CacheConfig};
+use stratacache_factory::{Backend, BackendServer, BuiltCache, CacheConfig, ServerStatus};
 use stratacache_monitor::PerformanceSnapshot;
-use stratacache_redis::{AuthMethod, RedisCache, RedisStatus};
 
 use crate::auth::ReadAccess;
 use crate::error::{ErrorEnvelope, now_timestamp};
@@ -49,7 +48,7 @@ impl Default for KeyCount {
 
 impl KeyCount {
     /// The key count, recounted when older than [`KEY_COUNT_MAX_AGE`] and nobody else is counting.
-    async fn current(&self, redis: &RedisCache) -> Option<u64> {
+    async fn current(&self, redis: &dyn BackendServer) -> Option<u64> {
         if let Ok(mut counted_at) = self.counted_at.try_lock()
             && counted_at.is_none_or(|at| at.elapsed() >= KEY_COUNT_MAX_AGE)
         {
@@ -83,7 +82,7 @@ pub(crate) async fn status(_: ReadAccess, state: Data<AdminState>) -> Json<Cache
 /// it (and so record the server's memory in the monitor).
 pub(crate) struct RedisProbe {
     /// The server's figures, or why there are none (it did not answer in time).
-    pub(crate) result: Result<RedisStatus, String>,
+    pub(crate) result: Result<ServerStatus, String>,
     /// How long the check took (at most about [`REDIS_STATUS_TIMEOUT`]).
     pub(crate) took: Duration,
 }
@@ -98,7 +97,7 @@ impl RedisProbe {
 /// Probes the Redis server of `state`'s cache, `None` without one (a memory cache, a degraded
 /// start, a cache not built by the factory).
 pub(crate) async fn probe_redis(state: &AdminState) -> Option<RedisProbe> {
-    let redis = state.built()?.redis.as_ref()?;
+    let redis = state.built()?.server()?;
     let started = Instant::now();
     let result = match tokio::time::timeout(REDIS_STATUS_TIMEOUT, redis.server_status()).await {
         Ok(status) => Ok(status),
@@ -121,7 +120,7 @@ pub(crate) async fn collect(state: &AdminState) -> CacheStatus {
     let snapshot = state.monitor().map(|m| m.snapshot(Some(&stats)));
     let built = state.built();
     let mut redis_status = probe_redis(state).await.map(|probe| probe.result);
-    if let (Some(redis), Some(Ok(status))) = (built.and_then(|b| b.redis.as_ref()), &mut redis_status) {
+    if let (Some(redis), Some(Ok(status))) = (built.and_then(BuiltCache::server), &mut redis_status) {
         let routed = built
             .and_then(|b| b.failover.as_ref())
             .is_none_or(|f| f.state() == stratacache_factory::FailoverState::Primary);
@@ -184,7 +183,7 @@ fn empty_redis(status: RedisState, configured: bool, message: String) -> RedisSe
     }
 }
 
-fn redis_section(built: Option<&BuiltCache>, status: Option<&Result<RedisStatus, String>>) -> RedisSection {
+fn redis_section(built: Option<&BuiltCache>, status: Option<&Result<ServerStatus, String>>) -> RedisSection {
     let Some(built) = built else {
         return empty_redis(
             RedisState::Unavailable,
@@ -387,18 +386,10 @@ fn ai_section(config: &CacheConfig, state: &AdminState) -> AiSection {
     }
 }
 
-fn auth_name(auth: AuthMethod) -> &'static str {
-    match auth {
-        AuthMethod::None => "none",
-        AuthMethod::Password => "password",
-        AuthMethod::Acl => "acl",
-    }
-}
-
 fn security_section(
     state: &AdminState,
     built: Option<&BuiltCache>,
-    redis: Option<&RedisStatus>,
+    redis: Option<&ServerStatus>,
 ) -> SecuritySection {
     let api = ApiSecurity {
         authentication: if state.config().keys.is_empty() {
@@ -426,7 +417,7 @@ fn security_section(
     let uses_redis = !config.is_memory_only();
     let tls_enabled = redis.map_or(uses_redis && config.uses_tls(), |r| r.tls);
     let auth = match redis {
-        Some(r) => auth_name(r.auth),
+        Some(r) => r.auth.as_str(),
         None if !uses_redis => "none",
         None if config.acl_username.is_some() => "acl",
         None if config.has_authentication() => "password",

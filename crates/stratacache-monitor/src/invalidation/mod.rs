@@ -45,7 +45,6 @@ mod config;
 mod patterns;
 mod recommendations;
 mod stats;
-mod timestamp;
 mod window;
 
 use std::collections::VecDeque;
@@ -67,7 +66,9 @@ pub use stats::{
     AlertLevel, InvalidationEfficiency, InvalidationRates, InvalidationStats, InvalidationThresholds,
     InvalidationTypes, PatternCount, PatternStats, PatternType, RecentInvalidation,
 };
-pub use timestamp::format_timestamp;
+/// Formats a time since the Unix epoch as an ISO 8601 UTC timestamp:
+/// [`stratacache_core::format_timestamp`], re-exported under its former path.
+pub use stratacache_core::format_timestamp;
 
 use crate::{Clock, SystemClock};
 use patterns::PatternTable;

@@ -1,5 +1,6 @@
 //! ISO 8601 UTC timestamps from a [`Duration`] since the Unix epoch, without a date-time
-//! dependency.
+//! dependency: the one formatter behind every timestamp stratacache reports (the monitor's
+//! invalidation events and snapshots, the factory's health reports, the admin API's answers).
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use stratacache_monitor::invalidation::format_timestamp;
+/// use stratacache_core::format_timestamp;
 ///
 /// assert_eq!(format_timestamp(Duration::from_secs(1_795_253_400)), "2026-11-21T09:30:00Z");
 /// assert_eq!(format_timestamp(Duration::ZERO), "1970-01-01T00:00:00Z");
