@@ -3,12 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use stratacache_core::{Cache, Result, SharedCache};
+use stratacache_core::{BackendServer, Cache, Result, SharedCache};
 use stratacache_monitor::{Monitor, Monitored};
 
 use crate::config::CacheConfig;
 use crate::failover::FailoverCache;
-use crate::server::BackendServer;
 
 /// What a built cache stores its entries in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -14,7 +14,6 @@ mod problem;
 pub mod registry;
 #[cfg(all(feature = "redis", feature = "crypto"))]
 mod rotation;
-mod server;
 
 pub use ai::{AiMetrics, AiResponseCache, OTHER_OPERATIONS, OperationMetrics, UNLISTED_OPERATIONS};
 pub use assembly::LAYER_ORDER;
@@ -33,6 +32,6 @@ pub use registry::{CacheRegistry, Closer, RegisteredCache, ShutdownReport};
 #[cfg(all(feature = "redis", feature = "crypto"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "crypto"))))]
 pub use rotation::{reencrypt_from_env, reencrypt_from_env_with};
-pub use server::{BackendServer, ServerAuth, ServerStatus};
 pub use stratacache_core;
 pub use stratacache_core::Secret;
+pub use stratacache_core::{BackendServer, ServerAuth, ServerStatus};

@@ -10,17 +10,9 @@ use stratacache_core::{Error, ErrorKind, Result};
 use crate::config::{RedisConfig, TlsVersion};
 use crate::error;
 
-/// How the cache authenticates, for status reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
-    /// No authentication.
-    None,
-    /// `AUTH <password>` (the `default` user).
-    Password,
-    /// `AUTH <username> <password>` (an ACL user).
-    Acl,
-}
+/// How the cache authenticates, for status reports: core's [`ServerAuth`](stratacache_core::ServerAuth)
+/// under its Redis name.
+pub use stratacache_core::ServerAuth as AuthMethod;
 
 /// What was set up, kept for status reports and error messages (no secrets).
 #[derive(Debug, Clone)]

@@ -1,42 +1,12 @@
 //! [`RedisStatus`]: what an operator wants to see about the server behind a cache.
 
-use serde::Serialize;
-
 use crate::RedisCache;
 use crate::conn::Idempotence::Idempotent;
-use crate::connect::AuthMethod;
 
-/// Server information for status pages (the admin API's `redis` section).
-///
-/// Built by [`RedisCache::status`]; fields the server did not report are `None`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct RedisStatus {
-    /// Whether the server answered.
-    pub connected: bool,
-    /// `redis_version` from `INFO server`.
-    pub version: Option<String>,
-    /// `used_memory` in bytes.
-    pub used_memory_bytes: Option<u64>,
-    /// `used_memory_human` (`"1.02M"`).
-    pub used_memory_human: Option<String>,
-    /// `connected_clients`.
-    pub connected_clients: Option<u64>,
-    /// Keys in this cache's namespace (counted with `SCAN`).
-    pub keys_in_namespace: Option<u64>,
-    /// The namespace.
-    pub namespace: String,
-    /// The database index.
-    pub database: i64,
-    /// The server URL, password removed.
-    pub url: String,
-    /// Whether connections use TLS.
-    pub tls: bool,
-    /// How the cache authenticates.
-    pub auth: AuthMethod,
-    /// Why something is missing, when it is.
-    pub error: Option<String>,
-}
+/// Server information for status pages (the admin API's `redis` section): core's
+/// [`ServerStatus`](stratacache_core::ServerStatus), built by [`RedisCache::status`]; fields the
+/// server did not report are `None`.
+pub type RedisStatus = stratacache_core::ServerStatus;
 
 fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
     info.lines()
@@ -105,6 +75,18 @@ pub(crate) async fn count_keys(cache: &RedisCache) -> stratacache_core::Result<u
             return Ok(total);
         }
         cursor = next;
+    }
+}
+
+/// The server as status pages read it (through `stratacache_factory::BuiltCache::server`).
+#[stratacache_core::async_trait]
+impl stratacache_core::BackendServer for RedisCache {
+    async fn server_status(&self) -> RedisStatus {
+        server(self).await
+    }
+
+    async fn count_keys(&self) -> stratacache_core::Result<u64> {
+        count_keys(self).await
     }
 }
 

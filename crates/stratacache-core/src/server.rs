@@ -1,12 +1,13 @@
-//! [`BackendServer`]: the server behind a factory-built cache (Redis, with the `redis` feature),
-//! reported as plain data ([`ServerStatus`], [`ServerAuth`]).
+//! [`BackendServer`]: the server behind a cache (Redis), reported as plain data
+//! ([`ServerStatus`], [`ServerAuth`]) for status pages.
 //!
-//! Status pages (the admin API's `redis` section and its Prometheus reachability gauges) read
-//! the server through [`BuiltCache::server`](crate::BuiltCache::server) and these types, so they
-//! need no backend crate of their own: a build without the `redis` feature compiles no Redis
-//! client, and [`BuiltCache::server`](crate::BuiltCache::server) is then always `None`.
+//! Backends that have a server implement the trait (`RedisCache` does); status pages (the admin
+//! API's `redis` section and its Prometheus reachability gauges) read it through
+//! `stratacache_factory::BuiltCache::server`, so they need no backend crate of their own.
 
-use stratacache_core::{Result, async_trait};
+use async_trait::async_trait;
+
+use crate::Result;
 
 /// How a cache authenticates to its server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -24,7 +25,7 @@ impl ServerAuth {
     /// `"none"`, `"password"` or `"acl"` (the serialized names).
     ///
     /// ```
-    /// use stratacache_factory::ServerAuth;
+    /// use stratacache_core::ServerAuth;
     ///
     /// assert_eq!(ServerAuth::Acl.as_str(), "acl");
     /// assert_eq!(serde_json::to_value(ServerAuth::Password).unwrap(), "password");
@@ -70,21 +71,25 @@ pub struct ServerStatus {
     pub error: Option<String>,
 }
 
-/// The server a factory-built cache stores its entries on, as status pages see it: what
-/// [`BuiltCache::server`](crate::BuiltCache::server) returns. With the `redis` feature, the
-/// factory implements it for the Redis cache it connected at start.
+/// The server a backend stores its entries on, as status pages see it. `RedisCache` implements
+/// it; `stratacache_factory::BuiltCache::server` returns the one behind a factory-built cache
+/// (`None` without a server, e.g. a memory cache).
 ///
 /// Neither method has a deadline of its own beyond the backend's command timeouts: a caller that
 /// must answer quickly (a status page) bounds them with a timeout.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> stratacache_core::Result<()> {
-/// use stratacache_factory::CacheFactory;
+/// use stratacache_core::BackendServer;
 ///
-/// // A memory cache has no server to report.
-/// let built = CacheFactory::for_web_app(None).await?;
-/// assert!(built.server().is_none());
-/// # Ok(()) }
+/// /// One line for a status page.
+/// async fn describe(server: &dyn BackendServer) -> String {
+///     let status = server.server_status().await;
+///     match (status.connected, status.version) {
+///         (true, Some(version)) => format!("{} up, version {version}", status.url),
+///         (true, None) => format!("{} up", status.url),
+///         (false, _) => format!("{} down: {}", status.url, status.error.unwrap_or_default()),
+///     }
+/// }
 /// ```
 #[async_trait]
 pub trait BackendServer: Send + Sync {
@@ -100,52 +105,4 @@ pub trait BackendServer: Send + Sync {
     ///
     /// Connection and timeout errors of the backend.
     async fn count_keys(&self) -> Result<u64>;
-}
-
-#[cfg(feature = "redis")]
-mod redis {
-    use stratacache_core::{Result, async_trait};
-    use stratacache_redis::{AuthMethod, RedisCache, RedisStatus};
-
-    use super::{BackendServer, ServerAuth, ServerStatus};
-
-    impl From<AuthMethod> for ServerAuth {
-        fn from(auth: AuthMethod) -> Self {
-            match auth {
-                AuthMethod::None => Self::None,
-                AuthMethod::Password => Self::Password,
-                AuthMethod::Acl => Self::Acl,
-            }
-        }
-    }
-
-    impl From<RedisStatus> for ServerStatus {
-        fn from(s: RedisStatus) -> Self {
-            Self {
-                connected: s.connected,
-                version: s.version,
-                used_memory_bytes: s.used_memory_bytes,
-                used_memory_human: s.used_memory_human,
-                connected_clients: s.connected_clients,
-                keys_in_namespace: s.keys_in_namespace,
-                namespace: s.namespace,
-                database: s.database,
-                url: s.url,
-                tls: s.tls,
-                auth: s.auth.into(),
-                error: s.error,
-            }
-        }
-    }
-
-    #[async_trait]
-    impl BackendServer for RedisCache {
-        async fn server_status(&self) -> ServerStatus {
-            RedisCache::server_status(self).await.into()
-        }
-
-        async fn count_keys(&self) -> Result<u64> {
-            RedisCache::count_keys(self).await
-        }
-    }
 }
