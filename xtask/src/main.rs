@@ -30,8 +30,10 @@ Commands:
                   args go to nextest / cargo test, e.g. `cargo xtask test -p stratacache-core`.
                   Installs redis-server first where it is missing and root can (apt-get), fails
                   otherwise; STRATACACHE_REQUIRE_REDIS=0 lets the Redis suites skip instead
-  ci              what CI runs: fmt --check, clippy -D warnings, `test`, rustdoc -D warnings,
-                  cargo deny check licenses bans sources
+  ci              what CI runs: fmt --check, clippy -D warnings, `test`, `deps`,
+                  rustdoc -D warnings, cargo deny check licenses bans sources
+  deps            check the dependency directions on `cargo tree` (the admin API without Redis,
+                  TLS and ciphers; memory, monitor and the factory without features lean)
   e2e [args...]   run the cross-crate end-to-end tests (package stratacache-e2e in tests/) against
                   real servers (redis-server is installed or required, as for `test`)
   bench [filter]  run the benchmarks (bench profile), only those matching `filter` if given
@@ -42,6 +44,7 @@ Commands:
   help            print this message
 ";
 
+mod deps;
 mod redis;
 
 use redis::REQUIRE_REDIS;
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         }
         Some(Some("test")) => xtask.test(&rest),
         Some(Some("ci")) => xtask.ci(&rest),
+        Some(Some("deps")) => xtask.dependency_directions(),
         Some(Some("e2e")) => xtask.e2e(&rest),
         Some(Some("bench")) => xtask.bench(&rest),
         Some(Some("reencrypt")) => xtask.reencrypt(&rest),
@@ -286,6 +290,7 @@ impl Xtask {
             "--test",
             "no_features",
         ]))?;
+        self.dependency_directions()?;
         // Keep any flags the caller set, and add ours.
         let mut rustdocflags = env::var_os("RUSTDOCFLAGS").unwrap_or_default();
         if !rustdocflags.is_empty() {
@@ -298,6 +303,32 @@ impl Xtask {
         )?;
         self.run(&Step::cargo(&["deny", "check", "licenses", "bans", "sources"]))?;
         println!("==> ci: all steps passed");
+        Ok(())
+    }
+
+    /// The dependency rules of [`deps::RULES`], each on its `cargo tree`.
+    fn dependency_directions(&self) -> Result<(), Failure> {
+        for rule in deps::RULES {
+            let step = Step::cargo(&["tree", "-p", rule.package, "-e", "normal", "--prefix", "none"])
+                .args(rule.features);
+            println!("==> {step}");
+            let output = self
+                .command(&step)
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| Failure(format!("cannot run `{step}`: {e}")))?;
+            if !output.status.success() {
+                return Err(Failure(format!("`{step}` failed ({})", output.status)));
+            }
+            let found = deps::violations(rule, &String::from_utf8_lossy(&output.stdout));
+            if !found.is_empty() {
+                return Err(Failure(format!(
+                    "`{step}` lists {}: {} (docs/architecture.md, Dependencies)",
+                    found.join(", "),
+                    rule.why
+                )));
+            }
+        }
         Ok(())
     }
 
