@@ -43,6 +43,7 @@ impl ServerAuth {
 /// [`BackendServer::server_status`] call. Fields the server did not report are `None`; nothing
 /// in it is secret (the URL has its password removed).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ServerStatus {
     /// Whether the server answered.
     pub connected: bool,
@@ -69,6 +70,43 @@ pub struct ServerStatus {
     pub auth: ServerAuth,
     /// Why something is missing, when it is.
     pub error: Option<String>,
+}
+
+impl ServerStatus {
+    /// What a cache knows of its server before asking it: not connected yet, nothing reported;
+    /// the backend fills in the rest (fields are public; new ones may be added, so this is the
+    /// way to build one).
+    ///
+    /// ```
+    /// use stratacache_core::{ServerAuth, ServerStatus};
+    ///
+    /// let mut status = ServerStatus::new("redis://cache:6379", "web", 0, true, ServerAuth::Acl);
+    /// status.connected = true;
+    /// status.version = Some("7.0.15".to_owned());
+    /// assert_eq!((status.database, status.keys_in_namespace), (0, None));
+    /// ```
+    pub fn new(
+        url: impl Into<String>,
+        namespace: impl Into<String>,
+        database: i64,
+        tls: bool,
+        auth: ServerAuth,
+    ) -> Self {
+        Self {
+            connected: false,
+            version: None,
+            used_memory_bytes: None,
+            used_memory_human: None,
+            connected_clients: None,
+            keys_in_namespace: None,
+            namespace: namespace.into(),
+            database,
+            url: url.into(),
+            tls,
+            auth,
+            error: None,
+        }
+    }
 }
 
 /// The server a backend stores its entries on, as status pages see it. `RedisCache` implements

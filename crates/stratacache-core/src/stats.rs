@@ -146,9 +146,9 @@ impl CacheStats {
         (reads > 0).then(|| (self.hits as f64 / reads as f64).min(1.0))
     }
 
-    /// Takes the data-set figures of `holder`, the cache that holds the entries, leaving the
-    /// call figures (`hits`, `misses`, `writes`, `errors`) and everything else as they are:
-    /// `removals`, `evictions`, `expirations`, `entries`, `bytes`, `max_entries`, `max_bytes`.
+    /// Takes the data-set figures of `holder`, the cache that holds the entries: `removals`,
+    /// `evictions`, `expirations`, `entries`, `bytes`, `max_entries` and `max_bytes`. The call
+    /// figures (`hits`, `misses`, `writes`, `errors`) and the rest stay as they are.
     /// For caches made of others (tiered: L2; failover: the active tier) whose callers count
     /// calls themselves.
     ///

@@ -101,6 +101,8 @@ impl KeyRing {
     ///   comma) are ignored; an empty value means no older keys.
     ///
     /// Both unset: `Ok(None)` (no encryption). The values are wiped from memory once parsed.
+    /// Parsing logs nothing (configuration checks parse too); whoever builds a layer from the ring
+    /// says so (the factory logs the primary key id and the number of older keys).
     ///
     /// # Errors
     ///
@@ -141,13 +143,7 @@ impl KeyRing {
         }
         let all: Vec<&EncryptionKey> = std::iter::once(&primary).chain(&older).collect();
         check_distinct(&all, &names)?;
-        let ring = Self::build(primary, older);
-        tracing::info!(
-            primary = %ring.primary_id(),
-            older_keys = ring.key_count() - 1,
-            "encryption key ring loaded from {ENV_KEY} and {ENV_KEYS}"
-        );
-        Ok(Some(ring))
+        Ok(Some(Self::build(primary, older)))
     }
 
     /// The id of the primary key: every value sealed through this ring carries it.

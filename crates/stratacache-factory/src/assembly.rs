@@ -170,6 +170,11 @@ fn encryption(config: &CacheConfig, mut stack: Stack) -> Result<Stack> {
             Policy::Migrate
         }
     };
+    tracing::info!(
+        primary = %ring.primary_id(),
+        older_keys = ring.key_count() - 1,
+        "encryption on: key ring loaded from REDIS_ENCRYPTION_KEY and REDIS_ENCRYPTION_KEYS"
+    );
     let layer = EncryptionLayer::new(ring).with_plaintext_policy(policy);
     stack.wrap("encryption", |cache| Arc::new(cache.layer(layer)));
     Ok(stack)

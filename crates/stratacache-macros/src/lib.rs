@@ -3,6 +3,7 @@
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::quote;
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, ImplItem, ItemImpl, Path, Token, parse_macro_input};
 
@@ -32,6 +33,26 @@ use syn::{Expr, ImplItem, ItemImpl, Path, Token, parse_macro_input};
 /// }
 /// ```
 ///
+/// A method under `#[cfg(...)]` is refused: with the condition off it would be neither written
+/// nor forwarded, and the trait's default would run instead.
+///
+/// ```compile_fail
+/// use stratacache_core::{Bytes, Cache, Result, async_trait, forward};
+///
+/// struct Layer<C> {
+///     inner: C,
+/// }
+///
+/// #[forward(self.inner)]
+/// #[async_trait]
+/// impl<C: Cache> Cache for Layer<C> {
+///     #[cfg(feature = "never")]
+///     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+///         self.inner.get_many(keys).await
+///     }
+/// }
+/// ```
+///
 /// The generated code names `::stratacache_core`. Through the `stratacache` facade crate, say
 /// where core is: `#[forward(self.inner, crate = stratacache)]`.
 ///
@@ -43,14 +64,22 @@ use syn::{Expr, ImplItem, ItemImpl, Path, Token, parse_macro_input};
 pub fn forward(attr: TokenStream, item: TokenStream) -> TokenStream {
     let target = parse_macro_input!(attr as Target);
     let mut block = parse_macro_input!(item as ItemImpl);
-    let written: Vec<String> = block
-        .items
-        .iter()
-        .filter_map(|item| match item {
-            ImplItem::Fn(f) => Some(f.sig.ident.to_string()),
-            _ => None,
-        })
-        .collect();
+    let mut written = Vec::new();
+    for item in &block.items {
+        let ImplItem::Fn(f) = item else { continue };
+        if let Some(cfg) = f.attrs.iter().find(|a| a.path().is_ident("cfg")) {
+            // With the condition off, the method would be neither written nor forwarded: the
+            // trait's default would run silently (a batch split into single calls).
+            return syn::Error::new_spanned(
+                cfg,
+                "#[forward]: a method under #[cfg] would be neither written nor forwarded when the \
+                 condition is off; write it unconditionally (branch inside the body)",
+            )
+            .to_compile_error()
+            .into();
+        }
+        written.push(f.sig.ident.unraw().to_string());
+    }
     for (name, method) in methods(&target.cache, &target.krate) {
         if !written.iter().any(|w| w == name) {
             block.items.push(ImplItem::Verbatim(method));
@@ -92,8 +121,9 @@ impl Parse for Target {
 /// methods (a boxed `Send` future living as long as every borrowed argument), so that the
 /// wrapped cache's future is returned as it is.
 ///
-/// Adding a method to the `Cache` trait means adding it here; the test of core's `forward`
-/// module calls every method through a forwarding layer and fails on one that is missing.
+/// Adding a method to the `Cache` trait means adding it here; `stratacache-testkit`'s
+/// `tests/forward.rs` calls every method through a forwarding layer and fails on one that is
+/// missing.
 fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
     let fut = |output: Tokens| {
         quote! {
@@ -110,7 +140,7 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
             fn #ident<'life0, 'life1, 'async_trait>(&'life0 self, key: &'life1 str) -> #ret
             where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait
             {
-                #core::Cache::#ident(&#target, key)
+                #core::Cache::#ident(&(#target), key)
             }
         }
     };
@@ -124,7 +154,7 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
             ) -> #ret
             where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, Self: 'async_trait
             {
-                #core::Cache::#ident(&#target, keys)
+                #core::Cache::#ident(&(#target), keys)
             }
         }
     };
@@ -135,7 +165,7 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
             fn #ident<'life0, 'async_trait>(&'life0 self) -> #ret
             where 'life0: 'async_trait, Self: 'async_trait
             {
-                #core::Cache::#ident(&#target)
+                #core::Cache::#ident(&(#target))
             }
         }
     };
@@ -151,7 +181,7 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
         >>
         where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait
         {
-            #core::Cache::set(&#target, key, value, ttl)
+            #core::Cache::set(&(#target), key, value, ttl)
         }
     };
     let set_many = quote! {
@@ -165,7 +195,7 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
         >>
         where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, Self: 'async_trait
         {
-            #core::Cache::set_many(&#target, entries, ttl)
+            #core::Cache::set_many(&(#target), entries, ttl)
         }
     };
     let invalidate = quote! {
@@ -176,7 +206,7 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
             >>
         where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait
         {
-            #core::Cache::invalidate_pattern(&#target, pattern)
+            #core::Cache::invalidate_pattern(&(#target), pattern)
         }
     };
     vec![

@@ -28,20 +28,13 @@ pub(crate) async fn collect(cache: &RedisCache) -> RedisStatus {
 /// The status without the key count: one `INFO` round trip.
 pub(crate) async fn server(cache: &RedisCache) -> RedisStatus {
     let endpoint = &cache.inner.endpoint;
-    let mut status = RedisStatus {
-        connected: false,
-        version: None,
-        used_memory_bytes: None,
-        used_memory_human: None,
-        connected_clients: None,
-        keys_in_namespace: None,
-        namespace: cache.inner.namespace.clone(),
-        database: endpoint.database,
-        url: endpoint.url.clone(),
-        tls: endpoint.tls,
-        auth: endpoint.auth,
-        error: None,
-    };
+    let mut status = RedisStatus::new(
+        endpoint.url.clone(),
+        cache.inner.namespace.clone(),
+        endpoint.database,
+        endpoint.tls,
+        endpoint.auth,
+    );
     let info: Result<String, _> = cache
         .run("INFO", Idempotent, |mut c| async move {
             redis::cmd("INFO")

@@ -478,6 +478,9 @@ impl ScriptedCache {
     /// Follows the script of `op` in `phase` until it lets the call go on.
     async fn follow(&self, phase: Phase, op: Op, keys: &[&str]) -> Outcome {
         let mut changed = self.state.changed.subscribe();
+        // Counted as held from the first wait to the return, across re-checks: a script change
+        // of another operation wakes the call without releasing it.
+        let mut held = None;
         loop {
             match self.script_of(op).resolve(phase, keys) {
                 Script::Pass => return Outcome::Forward,
@@ -485,11 +488,12 @@ impl ScriptedCache {
                 Script::Degrade(message) => return Outcome::Degrade(message),
                 Script::Answer(bytes) => return Outcome::Answer(bytes),
                 Script::Delay(delay) => {
+                    drop(held.take());
                     tokio::time::sleep(delay).await;
                     return Outcome::Forward;
                 }
                 Script::Hold(gate) => {
-                    let _held = HeldGuard::new(&self.state.held);
+                    held.get_or_insert_with(|| HeldGuard::new(&self.state.held));
                     gate.opened().await;
                     return Outcome::Forward;
                 }
@@ -499,7 +503,7 @@ impl ScriptedCache {
                     if !matches!(self.script_of(op).resolve(phase, keys), Script::Hang) {
                         continue;
                     }
-                    let _held = HeldGuard::new(&self.state.held);
+                    held.get_or_insert_with(|| HeldGuard::new(&self.state.held));
                     if changed.changed().await.is_err() {
                         std::future::pending::<()>().await;
                     }

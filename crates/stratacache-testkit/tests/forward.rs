@@ -39,6 +39,22 @@ impl Cache for CountGets {
     }
 }
 
+/// Counts `close` (which `ScriptedCache` does not script or count) and forwards the rest to the
+/// spy.
+struct CountClose {
+    inner: ScriptedCache,
+    closes: Arc<AtomicU64>,
+}
+
+#[forward(self.inner)]
+#[async_trait]
+impl Cache for CountClose {
+    async fn close(&self) -> Result<()> {
+        self.closes.fetch_add(1, Ordering::Relaxed);
+        self.inner.close().await
+    }
+}
+
 /// Calls every method of `cache` once.
 async fn call_every_method(cache: &dyn Cache) {
     let v = || Bytes::from_static(b"v");
@@ -69,15 +85,21 @@ fn inner() -> ScriptedCache {
 async fn a_layer_that_writes_nothing_forwards_every_method_once() {
     for pointer in ["layer", "Arc", "Box", "&"] {
         let spy = inner();
+        let closes = Arc::new(AtomicU64::new(0));
+        let counted = CountClose {
+            inner: spy.clone(),
+            closes: Arc::clone(&closes),
+        };
         match pointer {
-            "layer" => call_every_method(&Transparent { inner: spy.clone() }).await,
-            "Arc" => call_every_method(&Arc::new(spy.clone())).await,
-            "Box" => call_every_method(&Box::new(spy.clone())).await,
-            _ => call_every_method(&&spy).await,
+            "layer" => call_every_method(&Transparent { inner: counted }).await,
+            "Arc" => call_every_method(&Arc::new(counted)).await,
+            "Box" => call_every_method(&Box::new(counted)).await,
+            _ => call_every_method(&&counted).await,
         }
         for op in Op::ALL {
             assert_eq!(spy.calls(op), 1, "{pointer}: {op:?}");
         }
+        assert_eq!(closes.load(Ordering::Relaxed), 1, "{pointer}: close");
         let journal = spy.journal();
         let batch = journal.iter().find(|c| c.op == Op::DeleteMany).unwrap();
         assert_eq!(batch.keys, ["a", "b"], "{pointer}: one batch, its keys intact");

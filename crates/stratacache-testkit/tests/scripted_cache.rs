@@ -178,3 +178,28 @@ async fn a_gate_holds_one_call_while_later_ones_pass() {
         cache.total_calls() - cache.calls(Op::Health)
     );
 }
+
+/// Re-scripting another operation wakes hanging calls without releasing them: they stay
+/// counted as held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_calls_stay_counted_while_other_operations_are_rescripted() {
+    let cache = ScriptedCache::wrap(Empty);
+    cache.script(Op::Get, Script::Hang);
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get("k").await.map(|_| ()) })
+        })
+        .collect();
+    cache.wait_held(2).await;
+    for _ in 0..50 {
+        cache.script(Op::Set, Script::Pass);
+        tokio::task::yield_now().await;
+        assert_eq!(cache.held(), 2);
+    }
+    cache.script(Op::Get, Script::Pass);
+    for reader in readers {
+        reader.await.unwrap().unwrap();
+    }
+    assert_eq!(cache.held(), 0);
+}
