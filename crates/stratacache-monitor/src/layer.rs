@@ -88,21 +88,24 @@ impl<C> Monitored<C> {
         &self.monitor
     }
 
-    #[inline]
-    fn done<T>(
+    /// Runs `operation`, records it under `op` with its duration and outcome, and returns its
+    /// result.
+    async fn timed<T>(
         &self,
         op: Operation,
-        start: Instant,
-        result: &Result<T>,
+        operation: impl Future<Output = Result<T>>,
         outcome: impl FnOnce(&T) -> Outcome,
-    ) {
+    ) -> Result<T> {
+        let start = Instant::now();
+        let result = operation.await;
         let end = Instant::now();
-        let outcome = match result {
+        let recorded = match &result {
             Ok(v) => outcome(v),
             Err(e) => Outcome::Error(e.kind()),
         };
         self.monitor
-            .record_at(op, end.saturating_duration_since(start), end, outcome);
+            .record_at(op, end.saturating_duration_since(start), end, recorded);
+        result
     }
 }
 
@@ -162,73 +165,51 @@ impl<C: Cache> Monitored<C> {
 #[async_trait]
 impl<C: Cache> Cache for Monitored<C> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let start = Instant::now();
-        let result = self.inner.get(key).await;
-        self.done(Operation::Get, start, &result, one_read);
-        result
+        self.timed(Operation::Get, self.inner.get(key), one_read).await
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        let start = Instant::now();
-        let result = self.inner.set(key, value, ttl).await;
-        self.done(Operation::Set, start, &result, ok);
-        result
+        self.timed(Operation::Set, self.inner.set(key, value, ttl), ok)
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        let start = Instant::now();
-        let result = self.inner.delete(key).await;
-        self.done(Operation::Delete, start, &result, ok);
-        result
+        self.timed(Operation::Delete, self.inner.delete(key), ok).await
     }
 
     /// Timed as one `delete` call, whatever the batch size.
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        let start = Instant::now();
-        let result = self.inner.delete_many(keys).await;
-        self.done(Operation::Delete, start, &result, ok);
-        result
+        self.timed(Operation::Delete, self.inner.delete_many(keys), ok)
+            .await
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
-        let start = Instant::now();
-        let result = self.inner.exists(key).await;
-        self.done(Operation::Exists, start, &result, ok);
-        result
+        self.timed(Operation::Exists, self.inner.exists(key), ok).await
     }
 
     async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
-        let start = Instant::now();
-        let result = self.inner.ttl(key).await;
-        self.done(Operation::Ttl, start, &result, ok);
-        result
+        self.timed(Operation::Ttl, self.inner.ttl(key), ok).await
     }
 
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
-        let start = Instant::now();
-        let result = self.inner.get_with_ttl(key).await;
-        self.done(Operation::GetWithTtl, start, &result, one_read);
-        result
+        self.timed(Operation::GetWithTtl, self.inner.get_with_ttl(key), one_read)
+            .await
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        let start = Instant::now();
-        let result = self.inner.get_many(keys).await;
-        self.done(Operation::GetMany, start, &result, |values| {
+        self.timed(Operation::GetMany, self.inner.get_many(keys), |values| {
             let hits = values.iter().filter(|v| v.is_some()).count() as u64;
             Outcome::Read {
                 hits,
                 misses: values.len() as u64 - hits,
             }
-        });
-        result
+        })
+        .await
     }
 
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
-        let start = Instant::now();
-        let result = self.inner.set_many(entries, ttl).await;
-        self.done(Operation::SetMany, start, &result, ok);
-        result
+        self.timed(Operation::SetMany, self.inner.set_many(entries, ttl), ok)
+            .await
     }
 
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
@@ -236,9 +217,6 @@ impl<C: Cache> Cache for Monitored<C> {
     }
 
     async fn clear(&self) -> Result<()> {
-        let start = Instant::now();
-        let result = self.inner.clear().await;
-        self.done(Operation::Clear, start, &result, ok);
-        result
+        self.timed(Operation::Clear, self.inner.clear(), ok).await
     }
 }
