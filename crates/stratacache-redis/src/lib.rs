@@ -7,6 +7,7 @@ mod config;
 mod conn;
 mod connect;
 mod error;
+pub mod fleet;
 mod scan;
 mod status;
 

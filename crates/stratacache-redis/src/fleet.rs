@@ -1,0 +1,309 @@
+//! Fleet invalidation, the wire side: what one instance tells the others when it changes entries
+//! ([`Invalidation`]), the channel it says it on ([`channel`]), and how a receiver decides
+//! between applying a message and flushing its L1 because something was lost ([`Receiver`]).
+//! The decision and its reasons: `docs/adr/0003-fleet-invalidation-pubsub.md`.
+//!
+//! Messages name keys, patterns, tags or a clear, in the caller's key space (without the Redis
+//! namespace prefix); values never travel. Each carries its publisher's random [`InstanceId`]
+//! and a per-publisher sequence number, so that a receiver skips its own messages and notices a
+//! lost one.
+//!
+//! ```
+//! use std::time::Instant;
+//! use stratacache_redis::fleet::{Action, InstanceId, Publisher, Receiver, Scope};
+//!
+//! let a = Publisher::new(InstanceId::random());
+//! let mut b = Receiver::new(InstanceId::random());
+//! let message = a.announce(Scope::Keys(vec!["user:1".to_owned()])).encode();
+//! assert_eq!(
+//!     b.receive(&message, Instant::now()),
+//!     Action::Apply(Scope::Keys(vec!["user:1".to_owned()]))
+//! );
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// The format version this crate writes and reads.
+pub const VERSION: u32 = 1;
+
+/// The largest message a receiver decodes; a larger one is a [`FlushReason::Undecodable`] gap
+/// (publishers split key batches below it).
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// How long a receiver waits for a message that arrived out of order before it counts it as
+/// lost: concurrent writes of one instance go through different connections and may reach Redis
+/// in another order than they were numbered.
+pub const REORDER_GRACE: Duration = Duration::from_millis(250);
+
+/// How many publishers a receiver remembers; past that it flushes and starts over
+/// ([`FlushReason::TooManyPublishers`]), since a forgotten publisher's gap could not be seen.
+pub const MAX_PUBLISHERS: usize = 4096;
+
+/// How many missing sequence numbers of one publisher a receiver waits for at once; more is a
+/// gap at once.
+pub const MAX_MISSING: usize = 1024;
+
+/// The pub/sub channel of a namespace: `stratacache:invalidate:<namespace>`. An ACL user confined
+/// to its namespace is given `&stratacache:invalidate:<namespace>`.
+pub fn channel(namespace: &str) -> String {
+    format!("stratacache:invalidate:{namespace}")
+}
+
+/// A random 128-bit instance id, chosen once per process (per cache), shown as 32 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceId(u128);
+
+impl InstanceId {
+    /// A fresh random id (from the OS-seeded hasher keys of the standard library, the process
+    /// id and the clock: no two processes or caches share one in practice).
+    pub fn random() -> Self {
+        let seed = (
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+            NEXT_LOCAL.fetch_add(1, Ordering::Relaxed),
+        );
+        let high = RandomState::new().hash_one(seed);
+        let low = RandomState::new().hash_one(seed);
+        Self((u128::from(high) << 64) | u128::from(low))
+    }
+}
+
+static NEXT_LOCAL: AtomicU64 = AtomicU64::new(0);
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl fmt::Debug for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InstanceId({self})")
+    }
+}
+
+impl Serialize for InstanceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for InstanceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <&str>::deserialize(d)?;
+        if text.len() != 32 {
+            return Err(serde::de::Error::custom("an instance id is 32 hex digits"));
+        }
+        u128::from_str_radix(text, 16)
+            .map(Self)
+            .map_err(|_| serde::de::Error::custom("an instance id is 32 hex digits"))
+    }
+}
+
+/// What changed, in the caller's key space.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// These keys were written or deleted.
+    Keys(Vec<String>),
+    /// Every key matching this glob was removed.
+    Pattern(String),
+    /// Every entry with this tag was removed.
+    Tag(String),
+    /// The whole namespace was cleared.
+    Clear,
+}
+
+/// One message on the channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invalidation {
+    /// The format version ([`VERSION`]).
+    pub v: u32,
+    /// The publishing instance.
+    pub origin: InstanceId,
+    /// The publisher's sequence number, from 1, one per message.
+    pub seq: u64,
+    /// What changed.
+    pub scope: Scope,
+}
+
+impl Invalidation {
+    /// The message as sent: compact JSON.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing these types cannot fail: strings, integers and a tagged enum.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// A received message, or `None` when it is too large, not this format or another version.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return None;
+        }
+        serde_json::from_slice::<Self>(bytes)
+            .ok()
+            .filter(|m| m.v == VERSION && m.seq > 0)
+    }
+}
+
+/// Numbers the messages of one instance.
+#[derive(Debug)]
+pub struct Publisher {
+    origin: InstanceId,
+    last: AtomicU64,
+}
+
+impl Publisher {
+    /// The publisher of instance `origin`.
+    pub fn new(origin: InstanceId) -> Self {
+        Self {
+            origin,
+            last: AtomicU64::new(0),
+        }
+    }
+
+    /// This instance's id.
+    pub fn origin(&self) -> InstanceId {
+        self.origin
+    }
+
+    /// The next message, announcing `scope`.
+    pub fn announce(&self, scope: Scope) -> Invalidation {
+        Invalidation {
+            v: VERSION,
+            origin: self.origin,
+            seq: self.last.fetch_add(1, Ordering::Relaxed) + 1,
+            scope,
+        }
+    }
+}
+
+/// Why a receiver flushes its whole L1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlushReason {
+    /// A publisher's message never arrived (its sequence number was skipped and not filled
+    /// within [`REORDER_GRACE`], or more than [`MAX_MISSING`] were skipped at once).
+    Gap,
+    /// A message did not decode (too large, another format or version).
+    Undecodable,
+    /// The subscription dropped (reconnect, Redis restart, a subscriber that fell behind).
+    Disconnected,
+    /// More than [`MAX_PUBLISHERS`] publishers were seen.
+    TooManyPublishers,
+}
+
+impl FlushReason {
+    /// The reason's name, as in the metrics (`gap`, `undecodable`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Gap => "gap",
+            Self::Undecodable => "undecodable",
+            Self::Disconnected => "disconnected",
+            Self::TooManyPublishers => "too_many_publishers",
+        }
+    }
+}
+
+/// What a receiver does with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Drop what the scope names from L1.
+    Apply(Scope),
+    /// Flush the whole L1 (which also covers the message's own scope).
+    Flush(FlushReason),
+    /// This instance's own message: its L1 already holds the fresh value.
+    Own,
+}
+
+/// What a receiver knows of one publisher.
+#[derive(Debug, Default)]
+struct Seen {
+    highest: u64,
+    /// Skipped sequence numbers, with when they were first missed.
+    missing: BTreeMap<u64, Instant>,
+}
+
+/// Decides, message by message, whether to apply it or to flush L1 because something was lost.
+/// One per subscription; not shared.
+#[derive(Debug)]
+pub struct Receiver {
+    me: InstanceId,
+    seen: HashMap<InstanceId, Seen>,
+}
+
+impl Receiver {
+    /// The receiver of instance `me` (whose own messages are [`Action::Own`]).
+    pub fn new(me: InstanceId) -> Self {
+        Self {
+            me,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Decides what to do with `bytes`, received at `now`.
+    pub fn receive(&mut self, bytes: &[u8], now: Instant) -> Action {
+        let Some(message) = Invalidation::decode(bytes) else {
+            return self.flush(FlushReason::Undecodable);
+        };
+        if message.origin == self.me {
+            return Action::Own;
+        }
+        if !self.seen.contains_key(&message.origin) && self.seen.len() >= MAX_PUBLISHERS {
+            return self.flush(FlushReason::TooManyPublishers);
+        }
+        let seen = self.seen.entry(message.origin).or_default();
+        let seq = message.seq;
+        if seen.highest == 0 {
+            // The first message of this publisher since we subscribed: nothing before it was ours
+            // to see.
+            seen.highest = seq;
+        } else if seq > seen.highest {
+            let skipped = seq - seen.highest - 1;
+            if skipped as usize > MAX_MISSING.saturating_sub(seen.missing.len()) {
+                return self.flush(FlushReason::Gap);
+            }
+            for lost in seen.highest + 1..seq {
+                seen.missing.insert(lost, now);
+            }
+            seen.highest = seq;
+        } else {
+            // Late (reordered) or repeated: applying an invalidation twice is harmless.
+            seen.missing.remove(&seq);
+        }
+        Action::Apply(message.scope)
+    }
+
+    /// Checks, at `now`, for skipped messages that did not arrive within [`REORDER_GRACE`]: a
+    /// flush when one is overdue. Call it on a timer (and after each message).
+    pub fn tick(&mut self, now: Instant) -> Option<Action> {
+        let overdue = self.seen.values().any(|seen| {
+            seen.missing
+                .values()
+                .any(|since| now.saturating_duration_since(*since) >= REORDER_GRACE)
+        });
+        overdue.then(|| self.flush(FlushReason::Gap))
+    }
+
+    /// The subscription dropped: flush, and forget every publisher (their numbering restarts
+    /// from whatever arrives first after the new subscription).
+    pub fn disconnected(&mut self) -> Action {
+        self.flush(FlushReason::Disconnected)
+    }
+
+    fn flush(&mut self, reason: FlushReason) -> Action {
+        self.seen.clear();
+        Action::Flush(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests;
