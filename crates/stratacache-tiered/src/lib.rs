@@ -5,6 +5,7 @@
 mod cache;
 mod coherence;
 mod config;
+mod forget;
 mod join;
 mod ops;
 
