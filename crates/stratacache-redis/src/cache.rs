@@ -21,6 +21,8 @@ use crate::status::RedisStatus;
 
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
+    /// The client the pool was made from: fleet invalidation subscribes on its own connection.
+    pub(crate) client: redis::Client,
     pub(crate) slots: Box<[Slot]>,
     pub(crate) next: AtomicUsize,
     /// Set by [`RedisCache::close`]: no connection is handed out any more.
@@ -105,6 +107,7 @@ impl RedisCache {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                client,
                 slots: slots.into_boxed_slice(),
                 next: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
@@ -120,6 +123,11 @@ impl RedisCache {
                 counters: StatsCounters::default(),
             }),
         })
+    }
+
+    /// The namespace every key of this cache is stored under (`{namespace}:{key}`).
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
     }
 
     /// The `deadpool-redis` pool, for commands this crate does not wrap. Keys written through it

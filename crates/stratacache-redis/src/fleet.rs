@@ -305,5 +305,9 @@ impl Receiver {
     }
 }
 
+mod subscription;
+
+pub use subscription::{FleetSubscription, SubscriptionCounters};
+
 #[cfg(test)]
 mod tests;

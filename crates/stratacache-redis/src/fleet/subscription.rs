@@ -1,0 +1,227 @@
+//! [`FleetSubscription`]: the task that listens on a namespace's invalidation channel over its
+//! own connection, resubscribes by itself, and hands each decision of its [`Receiver`] to the
+//! consumer (the memory tier) through a bounded channel.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{Action, FlushReason, InstanceId, Receiver, channel};
+use crate::RedisCache;
+
+/// How often the receiver checks for overdue (lost) messages.
+const TICK: Duration = Duration::from_millis(50);
+/// The first and the longest wait between two subscription attempts.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
+
+/// What a subscription counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SubscriptionCounters {
+    /// Messages received on the channel (own ones included).
+    pub received: u64,
+    /// This instance's own messages, skipped.
+    pub own: u64,
+    /// Messages handed over to be applied.
+    pub applied: u64,
+    /// Flushes handed over, by reason: `gap`, `undecodable`, `disconnected` (also once more
+    /// when the subscription is re-established), `too_many_publishers`.
+    pub flushes_gap: u64,
+    /// See [`flushes_gap`](Self::flushes_gap).
+    pub flushes_undecodable: u64,
+    /// See [`flushes_gap`](Self::flushes_gap).
+    pub flushes_disconnected: u64,
+    /// See [`flushes_gap`](Self::flushes_gap).
+    pub flushes_too_many_publishers: u64,
+    /// Successful subscriptions (the first, then every re-subscription).
+    pub subscriptions: u64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    connected: AtomicBool,
+    received: AtomicU64,
+    own: AtomicU64,
+    applied: AtomicU64,
+    flushes: [AtomicU64; 4],
+    subscriptions: AtomicU64,
+}
+
+impl Shared {
+    fn flushed(&self, reason: FlushReason) {
+        let i = match reason {
+            FlushReason::Gap => 0,
+            FlushReason::Undecodable => 1,
+            FlushReason::Disconnected => 2,
+            FlushReason::TooManyPublishers => 3,
+        };
+        self.flushes[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A running subscription to a namespace's invalidation channel; dropping it (or
+/// [`stop`](Self::stop)) ends the task.
+///
+/// The task connects with the cache's settings (TLS, credentials, database) on a connection of
+/// its own, `SUBSCRIBE`s, and sends every [`Action`] other than [`Action::Own`] to the channel
+/// returned with it. When the connection drops it sends a flush, reconnects with a backoff
+/// (50 ms doubling to 2 s), and sends a flush again once subscribed: whatever was read into L1
+/// while it was down may be stale. A consumer that falls behind holds the task back; Redis then
+/// disconnects the slow subscriber, which is a flush too, never a silent loss.
+#[derive(Debug)]
+pub struct FleetSubscription {
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl FleetSubscription {
+    /// Whether the subscription is established now. While it is not, changes made by other
+    /// instances go unnoticed: keep L1 copies short-lived.
+    pub fn is_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Acquire)
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> SubscriptionCounters {
+        let s = &*self.shared;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SubscriptionCounters {
+            received: load(&s.received),
+            own: load(&s.own),
+            applied: load(&s.applied),
+            flushes_gap: load(&s.flushes[0]),
+            flushes_undecodable: load(&s.flushes[1]),
+            flushes_disconnected: load(&s.flushes[2]),
+            flushes_too_many_publishers: load(&s.flushes[3]),
+            subscriptions: load(&s.subscriptions),
+        }
+    }
+
+    /// Ends the task (also on drop).
+    pub fn stop(&self) {
+        self.task.abort();
+        self.shared.connected.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for FleetSubscription {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RedisCache {
+    /// Subscribes instance `me` to this cache's namespace channel
+    /// ([`channel`](super::channel)): a task (on the current Tokio runtime) that hands what to do
+    /// to the returned receiver, holding at most `capacity` decisions the consumer has not taken.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn subscribe_invalidations(
+        &self,
+        me: InstanceId,
+        capacity: usize,
+    ) -> (FleetSubscription, mpsc::Receiver<Action>) {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let shared = Arc::new(Shared::default());
+        let task = tokio::spawn(run(
+            self.inner.client.clone(),
+            channel(&self.inner.namespace),
+            self.inner.connect_timeout,
+            me,
+            Arc::clone(&shared),
+            sender,
+        ));
+        (FleetSubscription { shared, task }, receiver)
+    }
+}
+
+/// Hands `action` over, counting it; `false` once the consumer is gone.
+async fn hand_over(shared: &Shared, sender: &mpsc::Sender<Action>, action: Action) -> bool {
+    match &action {
+        Action::Own => {
+            shared.own.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        Action::Apply(_) => shared.applied.fetch_add(1, Ordering::Relaxed),
+        Action::Flush(reason) => {
+            shared.flushed(*reason);
+            0
+        }
+    };
+    sender.send(action).await.is_ok()
+}
+
+async fn run(
+    client: redis::Client,
+    channel: String,
+    connect_timeout: Duration,
+    me: InstanceId,
+    shared: Arc<Shared>,
+    sender: mpsc::Sender<Action>,
+) {
+    let mut receiver = Receiver::new(me);
+    let mut backoff = BACKOFF.0;
+    loop {
+        let subscribed = tokio::time::timeout(connect_timeout, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        })
+        .await;
+        let pubsub = match subscribed {
+            Ok(Ok(pubsub)) => pubsub,
+            Ok(Err(e)) => {
+                tracing::debug!(%channel, error = %e, "fleet invalidation: cannot subscribe");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF.1);
+                continue;
+            }
+            Err(_) => {
+                tracing::debug!(%channel, "fleet invalidation: subscribing timed out");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF.1);
+                continue;
+            }
+        };
+        backoff = BACKOFF.0;
+        shared.subscriptions.fetch_add(1, Ordering::Relaxed);
+        shared.connected.store(true, Ordering::Release);
+        // What L1 took in while nobody could tell it what changed may be stale.
+        if shared.subscriptions.load(Ordering::Relaxed) > 1
+            && !hand_over(&shared, &sender, receiver.disconnected()).await
+        {
+            return;
+        }
+        tracing::info!(%channel, "fleet invalidation: subscribed");
+        let mut messages = pubsub.into_on_message();
+        let mut ticker = tokio::time::interval(TICK);
+        loop {
+            let action = tokio::select! {
+                message = messages.next() => match message {
+                    Some(message) => {
+                        shared.received.fetch_add(1, Ordering::Relaxed);
+                        Some(receiver.receive(message.get_payload_bytes(), Instant::now()))
+                    }
+                    None => break,
+                },
+                _ = ticker.tick() => receiver.tick(Instant::now()),
+            };
+            if let Some(action) = action
+                && !hand_over(&shared, &sender, action).await
+            {
+                return;
+            }
+        }
+        shared.connected.store(false, Ordering::Release);
+        tracing::warn!(%channel, "fleet invalidation: subscription lost; flushing L1 and resubscribing");
+        if !hand_over(&shared, &sender, receiver.disconnected()).await {
+            return;
+        }
+    }
+}

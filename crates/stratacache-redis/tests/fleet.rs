@@ -1,0 +1,156 @@
+//! Fleet invalidation over a real redis-server: the subscription hands over other instances'
+//! messages and skips its own, flushes on an undecodable message, and flushes, resubscribes and
+//! flushes again when its connection is killed or the server restarts.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use stratacache_redis::RedisCache;
+use stratacache_redis::fleet::{Action, FlushReason, InstanceId, Publisher, Scope, channel};
+use stratacache_testkit::redis::{RedisMode, RedisServer};
+use tokio::sync::mpsc;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+async fn next(actions: &mut mpsc::Receiver<Action>) -> Action {
+    tokio::time::timeout(PATIENCE, actions.recv())
+        .await
+        .expect("no action within the patience")
+        .expect("the subscription ended")
+}
+
+async fn until_connected(subscription: &stratacache_redis::fleet::FleetSubscription) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !subscription.is_connected() {
+        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Publishes `payload` on `cache`'s channel from a connection of its own; how many subscribers
+/// received it.
+async fn publish(server: &RedisServer, cache: &RedisCache, payload: Vec<u8>) -> u64 {
+    let mut conn = common::observer(server).await;
+    redis::cmd("PUBLISH")
+        .arg(channel(cache.namespace()))
+        .arg(payload)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+async fn kill_subscribers(server: &RedisServer) {
+    let mut conn = common::observer(server).await;
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(killed >= 1, "no subscriber to kill");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_instances_messages_are_handed_over_and_own_ones_skipped() {
+    let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+        return;
+    };
+    let cache = common::connect(common::config_for(&server)).await;
+    let me = InstanceId::random();
+    let (subscription, mut actions) = cache.subscribe_invalidations(me, 16);
+    until_connected(&subscription).await;
+
+    let other = Publisher::new(InstanceId::random());
+    let scope = Scope::Keys(vec!["user:1".to_owned()]);
+    assert_eq!(
+        publish(&server, &cache, other.announce(scope.clone()).encode()).await,
+        1
+    );
+    assert_eq!(next(&mut actions).await, Action::Apply(scope));
+
+    let own = Publisher::new(me);
+    publish(&server, &cache, own.announce(Scope::Clear).encode()).await;
+    let pattern = Scope::Pattern("item:*".to_owned());
+    publish(&server, &cache, other.announce(pattern.clone()).encode()).await;
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Apply(pattern),
+        "own clear skipped"
+    );
+
+    publish(&server, &cache, b"{not an invalidation".to_vec()).await;
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Undecodable));
+    let c = subscription.counters();
+    assert_eq!(
+        (c.received, c.own, c.applied, c.flushes_undecodable),
+        (4, 1, 2, 1),
+        "{c:?}"
+    );
+
+    // Another namespace's channel is not ours.
+    let mut conn = common::observer(&server).await;
+    let heard: u64 = redis::cmd("PUBLISH")
+        .arg(channel("some-other-app"))
+        .arg(other.announce(Scope::Clear).encode())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(heard, 0);
+    subscription.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_subscription_flushes_resubscribes_and_flushes_again() {
+    let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+        return;
+    };
+    let cache = common::connect(common::config_for(&server)).await;
+    let (subscription, mut actions) = cache.subscribe_invalidations(InstanceId::random(), 16);
+    until_connected(&subscription).await;
+
+    kill_subscribers(&server).await;
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
+    // Once subscribed again: whatever L1 read meanwhile may be stale.
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
+    until_connected(&subscription).await;
+    assert_eq!(subscription.counters().subscriptions, 2);
+
+    let other = Publisher::new(InstanceId::random());
+    publish(
+        &server,
+        &cache,
+        other.announce(Scope::Tag("t".to_owned())).encode(),
+    )
+    .await;
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Apply(Scope::Tag("t".to_owned()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_is_resubscribed_by_itself() {
+    let Some(mut server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+        return;
+    };
+    let mut config = common::impatient(common::config_for(&server));
+    config.pool_size = 1;
+    let cache = common::connect(config).await;
+    let (subscription, mut actions) = cache.subscribe_invalidations(InstanceId::random(), 16);
+    until_connected(&subscription).await;
+
+    server.kill9();
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
+    assert!(!subscription.is_connected());
+    server.restart();
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
+    until_connected(&subscription).await;
+
+    let other = Publisher::new(InstanceId::random());
+    publish(&server, &cache, other.announce(Scope::Clear).encode()).await;
+    assert_eq!(next(&mut actions).await, Action::Apply(Scope::Clear));
+}
