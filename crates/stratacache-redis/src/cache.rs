@@ -17,6 +17,7 @@ use crate::conn::Idempotence::{Idempotent, ReportsEffect, Write};
 use crate::conn::{Held, Slot};
 use crate::connect::{self, Endpoint};
 use crate::error;
+use crate::fleet::{self, InstanceId, Publisher, Scope};
 use crate::status::RedisStatus;
 
 pub(crate) struct Inner {
@@ -39,6 +40,12 @@ pub(crate) struct Inner {
     pub(crate) command_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) counters: StatsCounters,
+    /// This cache's instance id and message numbering, for fleet invalidation.
+    pub(crate) publisher: Publisher,
+    /// Whether writes publish what they changed ([`RedisConfig::publish_invalidations`]).
+    publish: bool,
+    /// The namespace's fleet invalidation channel.
+    channel: String,
 }
 
 /// A [`Cache`] on Redis, through a deadpool-redis pool of multiplexed connections.
@@ -103,6 +110,7 @@ impl RedisCache {
             }));
         }
         let prefix = format!("{}:", config.namespace);
+        let channel = fleet::channel(&config.namespace);
         let scan_prefix = format!("{}:", escape(&config.namespace));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -121,6 +129,9 @@ impl RedisCache {
                 command_timeout: config.command_timeout,
                 connect_timeout: config.connect_timeout,
                 counters: StatsCounters::default(),
+                publisher: Publisher::new(InstanceId::random()),
+                publish: config.publish_invalidations,
+                channel,
             }),
         })
     }
@@ -242,6 +253,58 @@ impl RedisCache {
         .await
     }
 
+    /// The `PUBLISH`es announcing that `keys` changed, when this cache publishes invalidations
+    /// (none otherwise): one message per [`KEYS_PER_MESSAGE`] keys.
+    fn announce_keys(&self, keys: &[&str]) -> Vec<redis::Cmd> {
+        if !self.inner.publish {
+            return Vec::new();
+        }
+        keys.chunks(KEYS_PER_MESSAGE)
+            .map(|chunk| self.publish_cmd(Scope::Keys(chunk.iter().map(|k| (*k).to_owned()).collect())))
+            .collect()
+    }
+
+    fn publish_cmd(&self, scope: Scope) -> redis::Cmd {
+        let message = self.inner.publisher.announce(scope).encode();
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&self.inner.channel).arg(message);
+        cmd
+    }
+
+    /// Publishes `scope` on its own (after a `SCAN` walk, which has no single command to pipeline
+    /// it with). A failure is logged, not returned: the change is made, and the other instances
+    /// see the skipped sequence number at this instance's next message and flush.
+    async fn announce(&self, scope: Scope) {
+        if !self.inner.publish {
+            return;
+        }
+        let cmd = &self.publish_cmd(scope);
+        if let Err(e) = self
+            .run("PUBLISH", Idempotent, |mut c| async move {
+                cmd.query_async::<u64>(&mut c).await
+            })
+            .await
+        {
+            tracing::warn!(error = %e, "fleet invalidation: PUBLISH failed; other instances will flush");
+        }
+    }
+
+    /// `cmd`, with `announcements` pipelined after it (ignored replies), as one round trip.
+    fn with_announcements(cmd: redis::Cmd, announcements: Vec<redis::Cmd>) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd);
+        for announcement in announcements {
+            pipe.add_command(announcement).ignore();
+        }
+        pipe
+    }
+
+    /// This cache's instance id: the origin of the invalidations it publishes, and the one whose
+    /// messages its [`subscribe_invalidations`](Self::subscribe_invalidations) skips.
+    pub fn instance_id(&self) -> InstanceId {
+        self.inner.publisher.origin()
+    }
+
     /// Removes every key matching `pattern` (prefix included), `UNLINK`ing each SCAN page.
     async fn scan_unlink(&self, pattern: &str) -> Result<u64> {
         let (mut cursor, mut removed) = (0, 0u64);
@@ -264,6 +327,9 @@ impl RedisCache {
         Ok(removed)
     }
 }
+
+/// How many keys one fleet invalidation message names at most (a batch is announced in several).
+const KEYS_PER_MESSAGE: usize = 256;
 
 /// `PTTL`'s reply as a remaining lifetime: -2 absent, -1 no expiry. A key about to expire (0 ms)
 /// reports 1 ms, so that a copy made from it is still valid and expires at once.
@@ -299,20 +365,32 @@ impl Cache for RedisCache {
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
         let expiry = self.resolve(ttl)?;
-        let cmd = &set_cmd(&self.redis_key(key), &value, expiry);
-        self.run("SET", Write, |mut c| async move {
-            cmd.query_async::<()>(&mut c).await
-        })
-        .await?;
+        let cmd = set_cmd(&self.redis_key(key), &value, expiry);
+        let announcements = self.announce_keys(&[key]);
+        if announcements.is_empty() {
+            let cmd = &cmd;
+            self.run("SET", Write, |mut c| async move {
+                cmd.query_async::<()>(&mut c).await
+            })
+            .await?;
+        } else {
+            let pipe = &Self::with_announcements(cmd, announcements);
+            self.run("SET", Write, |mut c| async move {
+                pipe.query_async::<()>(&mut c).await
+            })
+            .await?;
+        }
         self.inner.counters.record_writes(1);
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        let key = &self.redis_key(key);
-        let n: u64 = self
+        let mut del = redis::cmd("DEL");
+        del.arg(self.redis_key(key));
+        let pipe = &Self::with_announcements(del, self.announce_keys(&[key]));
+        let (n,): (u64,) = self
             .run("DEL", ReportsEffect, |mut c| async move {
-                redis::cmd("DEL").arg(key).query_async(&mut c).await
+                pipe.query_async(&mut c).await
             })
             .await?;
         self.inner.counters.record_removals(n);
@@ -324,10 +402,12 @@ impl Cache for RedisCache {
         if keys.is_empty() {
             return Ok(0);
         }
-        let keys: &Vec<String> = &keys.iter().map(|k| self.redis_key(k)).collect();
-        let n: u64 = self
+        let mut unlink = redis::cmd("UNLINK");
+        unlink.arg(keys.iter().map(|k| self.redis_key(k)).collect::<Vec<_>>());
+        let pipe = &Self::with_announcements(unlink, self.announce_keys(keys));
+        let (n,): (u64,) = self
             .run("UNLINK", ReportsEffect, |mut c| async move {
-                redis::cmd("UNLINK").arg(keys).query_async(&mut c).await
+                pipe.query_async(&mut c).await
             })
             .await?;
         self.inner.counters.record_removals(n);
@@ -398,6 +478,10 @@ impl Cache for RedisCache {
             pipe.add_command(set_cmd(&self.redis_key(key), value, expiry))
                 .ignore();
         }
+        let keys: Vec<&str> = entries.iter().map(|(key, _)| *key).collect();
+        for announcement in self.announce_keys(&keys) {
+            pipe.add_command(announcement).ignore();
+        }
         let pipe = &pipe;
         self.run("SET pipeline", Write, |mut c| async move {
             pipe.query_async::<()>(&mut c).await
@@ -411,22 +495,28 @@ impl Cache for RedisCache {
     /// walks the namespace with `SCAN MATCH` pages, each `UNLINK`ed.
     async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
         if let Some(key) = Glob::new(pattern).literal() {
-            let key = &self.redis_key(&key);
-            let n: u64 = self
+            let mut unlink = redis::cmd("UNLINK");
+            unlink.arg(self.redis_key(&key));
+            let pipe = &Self::with_announcements(unlink, self.announce_keys(&[&*key]));
+            let (n,): (u64,) = self
                 .run("UNLINK", ReportsEffect, |mut c| async move {
-                    redis::cmd("UNLINK").arg(key).query_async(&mut c).await
+                    pipe.query_async(&mut c).await
                 })
                 .await?;
             self.inner.counters.record_removals(n);
             return Ok(n);
         }
         let full = format!("{}{pattern}", self.inner.scan_prefix);
-        self.scan_unlink(&full).await
+        let removed = self.scan_unlink(&full).await?;
+        self.announce(Scope::Pattern(pattern.to_owned())).await;
+        Ok(removed)
     }
 
     async fn clear(&self) -> Result<()> {
         let all = format!("{}*", self.inner.scan_prefix);
-        self.scan_unlink(&all).await.map(|_| ())
+        self.scan_unlink(&all).await?;
+        self.announce(Scope::Clear).await;
+        Ok(())
     }
 
     async fn health(&self) -> Health {

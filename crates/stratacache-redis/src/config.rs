@@ -169,6 +169,12 @@ pub struct RedisConfig {
     /// Authentication and TLS.
     #[serde(default)]
     pub security: SecurityConfig,
+    /// Whether every write, removal, invalidation and clear also `PUBLISH`es what it changed on
+    /// the namespace's fleet invalidation channel (in the same pipeline as the write), so that
+    /// other instances' memory tiers drop their copies. Default `false`; see
+    /// [`fleet`](crate::fleet) and `docs/adr/0003-fleet-invalidation-pubsub.md`.
+    #[serde(default)]
+    pub publish_invalidations: bool,
 }
 
 fn default_namespace() -> String {
@@ -200,6 +206,7 @@ impl fmt::Debug for RedisConfig {
             .field("default_ttl", &self.default_ttl)
             .field("scan_count", &self.scan_count)
             .field("security", &self.security)
+            .field("publish_invalidations", &self.publish_invalidations)
             .finish()
     }
 }
@@ -222,6 +229,7 @@ impl RedisConfig {
             default_ttl: None,
             scan_count: default_scan_count(),
             security: SecurityConfig::default(),
+            publish_invalidations: false,
         }
     }
 

@@ -8,12 +8,17 @@ use stratacache_testkit::redis::RedisMode;
 use stratacache_testkit::redis_server_or_skip;
 
 async fn conforms(mode: RedisMode, pool_size: usize) {
+    conforms_publishing(mode, pool_size, false).await;
+}
+
+async fn conforms_publishing(mode: RedisMode, pool_size: usize, publish_invalidations: bool) {
     let server = redis_server_or_skip!(mode);
     let server = &server;
     conformance::run(|default_ttl| async move {
         let mut config = common::patient_config_for(server);
         config.default_ttl = default_ttl;
         config.pool_size = pool_size;
+        config.publish_invalidations = publish_invalidations;
         RedisCache::connect(config)
             .await
             .expect("connect to the fixture server")
@@ -24,6 +29,13 @@ async fn conforms(mode: RedisMode, pool_size: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain() {
     conforms(RedisMode::Plain, 4).await;
+}
+
+/// Every write also publishes its fleet invalidation message in the same pipeline: replies
+/// (DEL's count, UNLINK's) and semantics are unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_publishing_invalidations() {
+    conforms_publishing(RedisMode::Plain, 4, true).await;
 }
 
 /// The suite's 200 concurrent tasks share a pool of 8 connections here.

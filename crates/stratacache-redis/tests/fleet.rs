@@ -1,6 +1,7 @@
-//! Fleet invalidation over a real redis-server: the subscription hands over other instances'
-//! messages and skips its own, flushes on an undecodable message, and flushes, resubscribes and
-//! flushes again when its connection is killed or the server restarts.
+//! Fleet invalidation over a real redis-server: two caches on one server, one publishing what its
+//! writes change (in the write's own pipeline), the other receiving it; the subscription skips
+//! its own messages, flushes on an undecodable one, and flushes, resubscribes and flushes again
+//! when its connection is killed or the server restarts.
 
 #![allow(clippy::unwrap_used)]
 
@@ -60,8 +61,8 @@ async fn other_instances_messages_are_handed_over_and_own_ones_skipped() {
         return;
     };
     let cache = common::connect(common::config_for(&server)).await;
-    let me = InstanceId::random();
-    let (subscription, mut actions) = cache.subscribe_invalidations(me, 16);
+    let me = cache.instance_id();
+    let (subscription, mut actions) = cache.subscribe_invalidations(16);
     until_connected(&subscription).await;
 
     let other = Publisher::new(InstanceId::random());
@@ -109,7 +110,7 @@ async fn a_killed_subscription_flushes_resubscribes_and_flushes_again() {
         return;
     };
     let cache = common::connect(common::config_for(&server)).await;
-    let (subscription, mut actions) = cache.subscribe_invalidations(InstanceId::random(), 16);
+    let (subscription, mut actions) = cache.subscribe_invalidations(16);
     until_connected(&subscription).await;
 
     kill_subscribers(&server).await;
@@ -140,7 +141,7 @@ async fn a_restarted_server_is_resubscribed_by_itself() {
     let mut config = common::impatient(common::config_for(&server));
     config.pool_size = 1;
     let cache = common::connect(config).await;
-    let (subscription, mut actions) = cache.subscribe_invalidations(InstanceId::random(), 16);
+    let (subscription, mut actions) = cache.subscribe_invalidations(16);
     until_connected(&subscription).await;
 
     server.kill9();
@@ -153,4 +154,77 @@ async fn a_restarted_server_is_resubscribed_by_itself() {
     let other = Publisher::new(InstanceId::random());
     publish(&server, &cache, other.announce(Scope::Clear).encode()).await;
     assert_eq!(next(&mut actions).await, Action::Apply(Scope::Clear));
+}
+
+/// Two instances on one server: every change A makes reaches B as the matching scope, in the
+/// caller's key space; B's own writes are not handed to B; without `publish_invalidations`
+/// nothing is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_of_a_publishing_instance_reaches_the_other() {
+    use stratacache_core::{Bytes, Cache, Ttl};
+
+    let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+        return;
+    };
+    let mut config = common::config_for(&server);
+    config.publish_invalidations = true;
+    let a = common::connect(config.clone()).await;
+    let b = common::connect(config.clone()).await;
+    assert_ne!(a.instance_id(), b.instance_id());
+    let (subscription, mut actions) = b.subscribe_invalidations(16);
+    until_connected(&subscription).await;
+    let keys = |k: &[&str]| Scope::Keys(k.iter().map(|s| (*s).to_owned()).collect());
+    let v = || Bytes::from_static(b"v");
+
+    // B's own write is skipped; A's arrive in order.
+    b.set("mine", v(), Ttl::Never).await.unwrap();
+    a.set("user:1", v(), Ttl::Never).await.unwrap();
+    assert_eq!(next(&mut actions).await, Action::Apply(keys(&["user:1"])));
+    a.set_many(&[("user:2", v()), ("user:3", v())], Ttl::Never)
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Apply(keys(&["user:2", "user:3"]))
+    );
+    assert!(
+        a.delete("user:1").await.unwrap(),
+        "DEL's own reply survives the pipeline"
+    );
+    assert_eq!(next(&mut actions).await, Action::Apply(keys(&["user:1"])));
+    assert_eq!(a.delete_many(&["user:2", "nope"]).await.unwrap(), 1);
+    assert_eq!(next(&mut actions).await, Action::Apply(keys(&["user:2", "nope"])));
+    assert_eq!(
+        a.invalidate_pattern("user:3").await.unwrap(),
+        1,
+        "a literal pattern"
+    );
+    assert_eq!(next(&mut actions).await, Action::Apply(keys(&["user:3"])));
+    a.set("item:1", v(), Ttl::Never).await.unwrap();
+    assert_eq!(next(&mut actions).await, Action::Apply(keys(&["item:1"])));
+    assert_eq!(a.invalidate_pattern("item:*").await.unwrap(), 1);
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Apply(Scope::Pattern("item:*".to_owned()))
+    );
+    a.clear().await.unwrap();
+    assert_eq!(next(&mut actions).await, Action::Apply(Scope::Clear));
+    assert_eq!(
+        b.get("mine").await.unwrap(),
+        None,
+        "A's clear cleared the namespace"
+    );
+    let c = subscription.counters();
+    assert_eq!((c.own, c.applied, c.flushes_gap), (1, 8, 0), "{c:?}");
+
+    // A cache that does not publish sends nothing.
+    config.publish_invalidations = false;
+    let quiet = common::connect(config).await;
+    quiet.set("user:9", v(), Ttl::Never).await.unwrap();
+    a.set("user:10", v(), Ttl::Never).await.unwrap();
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Apply(keys(&["user:10"])),
+        "nothing from quiet"
+    );
 }

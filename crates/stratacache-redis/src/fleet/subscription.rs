@@ -115,18 +115,16 @@ impl Drop for FleetSubscription {
 }
 
 impl RedisCache {
-    /// Subscribes instance `me` to this cache's namespace channel
-    /// ([`channel`](super::channel)): a task (on the current Tokio runtime) that hands what to do
-    /// to the returned receiver, holding at most `capacity` decisions the consumer has not taken.
+    /// Subscribes this cache's instance ([`instance_id`](Self::instance_id), whose own messages
+    /// are skipped) to its namespace channel ([`channel`](super::channel)): a task (on the
+    /// current Tokio runtime) that hands what to do to the returned receiver, holding at most
+    /// `capacity` decisions the consumer has not taken.
     ///
     /// # Panics
     ///
     /// Outside a Tokio runtime.
-    pub fn subscribe_invalidations(
-        &self,
-        me: InstanceId,
-        capacity: usize,
-    ) -> (FleetSubscription, mpsc::Receiver<Action>) {
+    pub fn subscribe_invalidations(&self, capacity: usize) -> (FleetSubscription, mpsc::Receiver<Action>) {
+        let me = self.instance_id();
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let shared = Arc::new(Shared::default());
         let task = tokio::spawn(run(
