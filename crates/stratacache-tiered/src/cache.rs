@@ -30,6 +30,9 @@ pub struct TieredCache<L1, L2> {
     pub(crate) counters: StatsCounters,
     pub(crate) tiers: TierCountersAtomic,
     pub(crate) coherence: Coherence,
+    /// A cap on L1 lifetimes set at run time ([`TieredCache::cap_l1_ttl`]), in milliseconds;
+    /// 0: none.
+    pub(crate) l1_ttl_cap_ms: AtomicU64,
 }
 
 impl<L1: fmt::Debug, L2: fmt::Debug> fmt::Debug for TieredCache<L1, L2> {
@@ -70,6 +73,7 @@ impl<L1: Cache, L2: Cache> TieredCache<L1, L2> {
             counters: StatsCounters::default(),
             tiers: TierCountersAtomic::default(),
             coherence: Coherence::new(),
+            l1_ttl_cap_ms: AtomicU64::new(0),
         }
     }
 }
@@ -150,12 +154,35 @@ impl<L1: Cache, L2: Cache> TieredCache<L1, L2> {
     /// `since`, was `expiry`: what is left of it now (minus [`EXPIRY_MARGIN`]), capped by `l1_ttl`.
     /// `None` when less than [`MIN_TTL`] is left: the entry is not worth copying.
     pub(crate) fn l1_ttl_for(&self, expiry: Expiry, since: Instant) -> Option<Ttl> {
+        let cap = self.l1_ttl();
         let left = match expiry {
-            Expiry::Never => return Some(self.config.l1_ttl.map_or(Ttl::Never, Ttl::After)),
+            Expiry::Never => return Some(cap.map_or(Ttl::Never, Ttl::After)),
             Expiry::After(d) => d.checked_sub(since.elapsed() + EXPIRY_MARGIN)?,
         };
-        let left = self.config.l1_ttl.map_or(left, |cap| left.min(cap));
+        let left = cap.map_or(left, |cap| left.min(cap));
         (left >= MIN_TTL).then_some(Ttl::After(left))
+    }
+
+    /// The longest an entry copied into L1 now may live there: the configured `l1_ttl`, or the
+    /// run-time cap of [`cap_l1_ttl`](Self::cap_l1_ttl) when it is shorter.
+    pub fn l1_ttl(&self) -> Option<Duration> {
+        let cap = match self.l1_ttl_cap_ms.load(Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        match (self.config.l1_ttl, cap) {
+            (Some(configured), Some(cap)) => Some(configured.min(cap)),
+            (configured, cap) => configured.or(cap),
+        }
+    }
+
+    /// Caps, from now on, how long copies made into L1 live there (`None`: back to the configured
+    /// `l1_ttl`). Fleet invalidation sets it while it cannot hear other instances' changes, so
+    /// that staleness stays bounded; copies made before keep their lifetime (it flushes L1 when
+    /// it sets the cap). A cap under a millisecond counts as one millisecond.
+    pub fn cap_l1_ttl(&self, cap: Option<Duration>) {
+        let ms = cap.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+        self.l1_ttl_cap_ms.store(ms, Relaxed);
     }
 
     /// Counts an error returned to the caller and passes the result on.

@@ -118,7 +118,7 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
         // Without an L1 cap, an L1 copy's remaining lifetime is the entry's (a little less, never
         // more). With a cap it may be the cap's: only L2 knows the entry's.
-        if self.config.l1_ttl.is_none()
+        if self.l1_ttl().is_none()
             && let Ok(Some(found)) = self.l1_result(self.l1.get_with_ttl(key).await)
         {
             self.counters.record_read(true);

@@ -81,3 +81,55 @@ async fn a_promotion_racing_a_forget_does_not_leave_the_older_value() {
         assert_eq!(t.get("user:1").await.unwrap(), Some(v("new")), "{how}");
     }
 }
+
+/// While fleet invalidation cannot hear other instances, a run-time cap keeps new L1 copies
+/// short-lived; lifting it restores the configured `l1_ttl`.
+#[tokio::test]
+async fn a_run_time_cap_shortens_new_l1_copies_until_it_is_lifted() {
+    use std::time::Duration;
+    use stratacache_core::Expiry;
+
+    let t = TieredCache::with_config(
+        MemoryCache::new(1000).unwrap(),
+        MemoryCache::new(1000).unwrap(),
+        TieredConfig::default().with_l1_ttl(Some(Duration::from_secs(60))),
+    )
+    .unwrap();
+    let l1_left =
+        async |t: &TieredCache<MemoryCache, MemoryCache>, key: &str| match t.l1().ttl(key).await.unwrap() {
+            Some(Expiry::After(d)) => d,
+            other => panic!("{key}: {other:?}"),
+        };
+    assert_eq!(t.l1_ttl(), Some(Duration::from_secs(60)));
+    t.cap_l1_ttl(Some(Duration::from_secs(2)));
+    assert_eq!(t.l1_ttl(), Some(Duration::from_secs(2)));
+    t.set("written", v("v"), Ttl::Never).await.unwrap();
+    assert!(l1_left(&t, "written").await <= Duration::from_secs(2));
+    t.l2().set("promoted", v("v"), Ttl::Never).await.unwrap();
+    t.get("promoted").await.unwrap();
+    assert!(l1_left(&t, "promoted").await <= Duration::from_secs(2));
+    // A cap above the configured one does not lengthen it.
+    t.cap_l1_ttl(Some(Duration::from_secs(600)));
+    assert_eq!(t.l1_ttl(), Some(Duration::from_secs(60)));
+    t.cap_l1_ttl(None);
+    t.set("later", v("v"), Ttl::Never).await.unwrap();
+    assert!(l1_left(&t, "later").await > Duration::from_secs(50));
+
+    // Without a configured l1_ttl, the cap alone applies, and L1 stops answering get_with_ttl
+    // by itself (only L2 knows the entry's lifetime then).
+    let t = TieredCache::with_config(
+        MemoryCache::new(1000).unwrap(),
+        MemoryCache::new(1000).unwrap(),
+        TieredConfig::default().with_l1_ttl(None),
+    )
+    .unwrap();
+    assert_eq!(t.l1_ttl(), None);
+    t.cap_l1_ttl(Some(Duration::from_secs(3)));
+    t.set("k", v("v"), Ttl::Never).await.unwrap();
+    assert!(l1_left(&t, "k").await <= Duration::from_secs(3));
+    assert_eq!(
+        t.get_with_ttl("k").await.unwrap().unwrap().1,
+        Expiry::Never,
+        "L2's lifetime"
+    );
+}
