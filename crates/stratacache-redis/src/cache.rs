@@ -94,6 +94,8 @@ impl RedisCache {
         let (client, endpoint) = connect::client(&config)?;
         connect::check_min_tls(&config, &client, &endpoint).await?;
         let pool = connect::pool(&config, &client)?;
+        let channel = fleet::channel(&config.namespace);
+        let publisher = Publisher::new(InstanceId::random());
         let mut slots = Vec::with_capacity(config.pool_size);
         for _ in 0..config.pool_size {
             let object = connect::checkout(&pool, &endpoint).await?;
@@ -104,13 +106,29 @@ impl RedisCache {
                 .query_async::<Value>(&mut conn)
                 .await
                 .map_err(|e| error::map(e, &format!("PING {}", endpoint.url)))?;
+            if config.publish_invalidations && slots.is_empty() {
+                // Refused here rather than on every write: an ACL user without the channel would
+                // have each write applied and reported as failed.
+                let probe = publisher.announce(Scope::Keys(Vec::new())).encode();
+                redis::cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg(probe)
+                    .query_async::<u64>(&mut conn)
+                    .await
+                    .map_err(|e| {
+                        Error::configuration(format!(
+                            "publish_invalidations = true but PUBLISH on {channel} was refused ({}): \
+                             an ACL user needs +publish +subscribe &{channel}",
+                            error::map(e, "PUBLISH")
+                        ))
+                    })?;
+            }
             slots.push(Slot::new(Held {
                 _object: object,
                 conn,
             }));
         }
         let prefix = format!("{}:", config.namespace);
-        let channel = fleet::channel(&config.namespace);
         let scan_prefix = format!("{}:", escape(&config.namespace));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -129,7 +147,7 @@ impl RedisCache {
                 command_timeout: config.command_timeout,
                 connect_timeout: config.connect_timeout,
                 counters: StatsCounters::default(),
-                publisher: Publisher::new(InstanceId::random()),
+                publisher,
                 publish: config.publish_invalidations,
                 channel,
             }),
@@ -289,6 +307,31 @@ impl RedisCache {
         }
     }
 
+    /// Runs a removal (`DEL`/`UNLINK`) that replies a count, with `announcements` pipelined
+    /// after it; without announcements, the plain command as before fleet invalidation.
+    async fn removal(
+        &self,
+        what: &'static str,
+        cmd: redis::Cmd,
+        announcements: Vec<redis::Cmd>,
+    ) -> Result<u64> {
+        if announcements.is_empty() {
+            let cmd = &cmd;
+            return self
+                .run(what, ReportsEffect, |mut c| async move {
+                    cmd.query_async(&mut c).await
+                })
+                .await;
+        }
+        let pipe = &Self::with_announcements(cmd, announcements);
+        let (n,): (u64,) = self
+            .run(what, ReportsEffect, |mut c| async move {
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        Ok(n)
+    }
+
     /// `cmd`, with `announcements` pipelined after it (ignored replies), as one round trip.
     fn with_announcements(cmd: redis::Cmd, announcements: Vec<redis::Cmd>) -> redis::Pipeline {
         let mut pipe = redis::pipe();
@@ -387,12 +430,7 @@ impl Cache for RedisCache {
     async fn delete(&self, key: &str) -> Result<bool> {
         let mut del = redis::cmd("DEL");
         del.arg(self.redis_key(key));
-        let pipe = &Self::with_announcements(del, self.announce_keys(&[key]));
-        let (n,): (u64,) = self
-            .run("DEL", ReportsEffect, |mut c| async move {
-                pipe.query_async(&mut c).await
-            })
-            .await?;
+        let n = self.removal("DEL", del, self.announce_keys(&[key])).await?;
         self.inner.counters.record_removals(n);
         Ok(n > 0)
     }
@@ -404,12 +442,7 @@ impl Cache for RedisCache {
         }
         let mut unlink = redis::cmd("UNLINK");
         unlink.arg(keys.iter().map(|k| self.redis_key(k)).collect::<Vec<_>>());
-        let pipe = &Self::with_announcements(unlink, self.announce_keys(keys));
-        let (n,): (u64,) = self
-            .run("UNLINK", ReportsEffect, |mut c| async move {
-                pipe.query_async(&mut c).await
-            })
-            .await?;
+        let n = self.removal("UNLINK", unlink, self.announce_keys(keys)).await?;
         self.inner.counters.record_removals(n);
         Ok(n)
     }
@@ -497,26 +530,24 @@ impl Cache for RedisCache {
         if let Some(key) = Glob::new(pattern).literal() {
             let mut unlink = redis::cmd("UNLINK");
             unlink.arg(self.redis_key(&key));
-            let pipe = &Self::with_announcements(unlink, self.announce_keys(&[&*key]));
-            let (n,): (u64,) = self
-                .run("UNLINK", ReportsEffect, |mut c| async move {
-                    pipe.query_async(&mut c).await
-                })
+            let n = self
+                .removal("UNLINK", unlink, self.announce_keys(&[&*key]))
                 .await?;
             self.inner.counters.record_removals(n);
             return Ok(n);
         }
         let full = format!("{}{pattern}", self.inner.scan_prefix);
-        let removed = self.scan_unlink(&full).await?;
+        // Announced whatever the walk's outcome: a failed walk may have removed some keys.
+        let removed = self.scan_unlink(&full).await;
         self.announce(Scope::Pattern(pattern.to_owned())).await;
-        Ok(removed)
+        removed
     }
 
     async fn clear(&self) -> Result<()> {
         let all = format!("{}*", self.inner.scan_prefix);
-        self.scan_unlink(&all).await?;
+        let cleared = self.scan_unlink(&all).await;
         self.announce(Scope::Clear).await;
-        Ok(())
+        cleared.map(|_| ())
     }
 
     async fn health(&self) -> Health {

@@ -38,8 +38,9 @@ pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// How long a receiver waits for a message that arrived out of order before it counts it as
 /// lost: concurrent writes of one instance go through different connections and may reach Redis
-/// in another order than they were numbered.
-pub const REORDER_GRACE: Duration = Duration::from_millis(250);
+/// in another order than they were numbered, each up to an operation deadline (250 ms command
+/// timeout and 50 ms of retries by default) plus the wait for a connection apart.
+pub const REORDER_GRACE: Duration = Duration::from_secs(1);
 
 /// How many publishers a receiver remembers; past that it flushes and starts over
 /// ([`FlushReason::TooManyPublishers`]), since a forgotten publisher's gap could not be seen.
@@ -197,6 +198,9 @@ pub enum FlushReason {
     Undecodable,
     /// The subscription dropped (reconnect, Redis restart, a subscriber that fell behind).
     Disconnected,
+    /// A subscription was established (the first one too): what L1 took in before it may be
+    /// stale.
+    Subscribed,
     /// More than [`MAX_PUBLISHERS`] publishers were seen.
     TooManyPublishers,
 }
@@ -208,6 +212,7 @@ impl FlushReason {
             Self::Gap => "gap",
             Self::Undecodable => "undecodable",
             Self::Disconnected => "disconnected",
+            Self::Subscribed => "subscribed",
             Self::TooManyPublishers => "too_many_publishers",
         }
     }
@@ -285,10 +290,11 @@ impl Receiver {
     /// Checks, at `now`, for skipped messages that did not arrive within [`REORDER_GRACE`]: a
     /// flush when one is overdue. Call it on a timer (and after each message).
     pub fn tick(&mut self, now: Instant) -> Option<Action> {
+        // The lowest missing number of a publisher was missed first: one look per publisher.
         let overdue = self.seen.values().any(|seen| {
             seen.missing
-                .values()
-                .any(|since| now.saturating_duration_since(*since) >= REORDER_GRACE)
+                .first_key_value()
+                .is_some_and(|(_, since)| now.saturating_duration_since(*since) >= REORDER_GRACE)
         });
         overdue.then(|| self.flush(FlushReason::Gap))
     }
@@ -297,6 +303,12 @@ impl Receiver {
     /// from whatever arrives first after the new subscription).
     pub fn disconnected(&mut self) -> Action {
         self.flush(FlushReason::Disconnected)
+    }
+
+    /// A subscription was established: flush (L1 may hold what changed while nobody listened),
+    /// and start from whatever arrives next.
+    pub fn subscribed(&mut self) -> Action {
+        self.flush(FlushReason::Subscribed)
     }
 
     fn flush(&mut self, reason: FlushReason) -> Action {

@@ -64,6 +64,11 @@ async fn other_instances_messages_are_handed_over_and_own_ones_skipped() {
     let me = cache.instance_id();
     let (subscription, mut actions) = cache.subscribe_invalidations(16);
     until_connected(&subscription).await;
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Flush(FlushReason::Subscribed),
+        "flushed at the start"
+    );
 
     let other = Publisher::new(InstanceId::random());
     let scope = Scope::Keys(vec!["user:1".to_owned()]);
@@ -112,11 +117,16 @@ async fn a_killed_subscription_flushes_resubscribes_and_flushes_again() {
     let cache = common::connect(common::config_for(&server)).await;
     let (subscription, mut actions) = cache.subscribe_invalidations(16);
     until_connected(&subscription).await;
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Flush(FlushReason::Subscribed),
+        "flushed at the start"
+    );
 
     kill_subscribers(&server).await;
     assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
     // Once subscribed again: whatever L1 read meanwhile may be stale.
-    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Subscribed));
     until_connected(&subscription).await;
     assert_eq!(subscription.counters().subscriptions, 2);
 
@@ -143,12 +153,17 @@ async fn a_restarted_server_is_resubscribed_by_itself() {
     let cache = common::connect(config).await;
     let (subscription, mut actions) = cache.subscribe_invalidations(16);
     until_connected(&subscription).await;
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Flush(FlushReason::Subscribed),
+        "flushed at the start"
+    );
 
     server.kill9();
     assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
     assert!(!subscription.is_connected());
     server.restart();
-    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Subscribed));
     until_connected(&subscription).await;
 
     let other = Publisher::new(InstanceId::random());
@@ -173,6 +188,11 @@ async fn every_change_of_a_publishing_instance_reaches_the_other() {
     assert_ne!(a.instance_id(), b.instance_id());
     let (subscription, mut actions) = b.subscribe_invalidations(16);
     until_connected(&subscription).await;
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Flush(FlushReason::Subscribed),
+        "flushed at the start"
+    );
     let keys = |k: &[&str]| Scope::Keys(k.iter().map(|s| (*s).to_owned()).collect());
     let v = || Bytes::from_static(b"v");
 
@@ -227,4 +247,42 @@ async fn every_change_of_a_publishing_instance_reaches_the_other() {
         Action::Apply(keys(&["user:10"])),
         "nothing from quiet"
     );
+}
+
+/// An ACL user without the channel: with publishing on, `connect` refuses at once with the rule
+/// to add (rather than every write being applied and reported as failed); without, it connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_the_channel_cannot_turn_publishing_on() {
+    use stratacache_core::ErrorKind;
+
+    let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+        return;
+    };
+    let mut admin = common::observer(&server).await;
+    redis::cmd("ACL")
+        .arg(
+            &[
+                "SETUSER",
+                "nochannel",
+                "on",
+                ">pw-0123456789",
+                "~*",
+                "resetchannels",
+                "+@all",
+            ][..],
+        )
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let mut config = common::config_for(&server);
+    config.security.username = Some("nochannel".to_owned());
+    config.security.password = Some(stratacache_redis::Secret::new("pw-0123456789".to_owned()));
+    config.publish_invalidations = true;
+    let err = RedisCache::connect(config.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    let expected = format!("&{}", channel(&config.namespace));
+    assert!(err.to_string().contains(&expected), "{err}");
+    assert!(!err.to_string().contains("pw-0123456789"), "{err}");
+    config.publish_invalidations = false;
+    RedisCache::connect(config).await.unwrap();
 }

@@ -28,13 +28,15 @@ pub struct SubscriptionCounters {
     pub own: u64,
     /// Messages handed over to be applied.
     pub applied: u64,
-    /// Flushes handed over, by reason: `gap`, `undecodable`, `disconnected` (also once more
-    /// when the subscription is re-established), `too_many_publishers`.
+    /// Flushes handed over, by reason: `gap`, `undecodable`, `disconnected`, `subscribed`
+    /// (every time a subscription is established, the first one too), `too_many_publishers`.
     pub flushes_gap: u64,
     /// See [`flushes_gap`](Self::flushes_gap).
     pub flushes_undecodable: u64,
     /// See [`flushes_gap`](Self::flushes_gap).
     pub flushes_disconnected: u64,
+    /// See [`flushes_gap`](Self::flushes_gap).
+    pub flushes_subscribed: u64,
     /// See [`flushes_gap`](Self::flushes_gap).
     pub flushes_too_many_publishers: u64,
     /// Successful subscriptions (the first, then every re-subscription).
@@ -47,7 +49,7 @@ struct Shared {
     received: AtomicU64,
     own: AtomicU64,
     applied: AtomicU64,
-    flushes: [AtomicU64; 4],
+    flushes: [AtomicU64; 5],
     subscriptions: AtomicU64,
 }
 
@@ -58,6 +60,7 @@ impl Shared {
             FlushReason::Undecodable => 1,
             FlushReason::Disconnected => 2,
             FlushReason::TooManyPublishers => 3,
+            FlushReason::Subscribed => 4,
         };
         self.flushes[i].fetch_add(1, Ordering::Relaxed);
     }
@@ -68,9 +71,9 @@ impl Shared {
 ///
 /// The task connects with the cache's settings (TLS, credentials, database) on a connection of
 /// its own, `SUBSCRIBE`s, and sends every [`Action`] other than [`Action::Own`] to the channel
-/// returned with it. When the connection drops it sends a flush, reconnects with a backoff
-/// (50 ms doubling to 2 s), and sends a flush again once subscribed: whatever was read into L1
-/// while it was down may be stale. A consumer that falls behind holds the task back; Redis then
+/// returned with it. Every time it is subscribed (the first time too) it sends a flush: whatever
+/// was read into L1 before may be stale. When the connection drops it sends a flush and
+/// reconnects with a backoff (50 ms doubling to 2 s). A consumer that falls behind holds the task back; Redis then
 /// disconnects the slow subscriber, which is a flush too, never a silent loss.
 #[derive(Debug)]
 pub struct FleetSubscription {
@@ -97,6 +100,7 @@ impl FleetSubscription {
             flushes_undecodable: load(&s.flushes[1]),
             flushes_disconnected: load(&s.flushes[2]),
             flushes_too_many_publishers: load(&s.flushes[3]),
+            flushes_subscribed: load(&s.flushes[4]),
             subscriptions: load(&s.subscriptions),
         }
     }
@@ -163,6 +167,14 @@ async fn run(
     shared: Arc<Shared>,
     sender: mpsc::Sender<Action>,
 ) {
+    /// Whatever way the task ends (the consumer gone, aborted), it is not connected any more.
+    struct NotConnectedOnExit(Arc<Shared>);
+    impl Drop for NotConnectedOnExit {
+        fn drop(&mut self) {
+            self.0.connected.store(false, Ordering::Release);
+        }
+    }
+    let _exit = NotConnectedOnExit(Arc::clone(&shared));
     let mut receiver = Receiver::new(me);
     let mut backoff = BACKOFF.0;
     loop {
@@ -175,7 +187,13 @@ async fn run(
         let pubsub = match subscribed {
             Ok(Ok(pubsub)) => pubsub,
             Ok(Err(e)) => {
-                tracing::debug!(%channel, error = %e, "fleet invalidation: cannot subscribe");
+                // Loud once the backoff is at its longest: a missing channel permission (ACL
+                // `&channel`) fails here forever.
+                if backoff == BACKOFF.1 {
+                    tracing::warn!(%channel, error = %e, "fleet invalidation: cannot subscribe");
+                } else {
+                    tracing::debug!(%channel, error = %e, "fleet invalidation: cannot subscribe");
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF.1);
                 continue;
@@ -191,9 +209,7 @@ async fn run(
         shared.subscriptions.fetch_add(1, Ordering::Relaxed);
         shared.connected.store(true, Ordering::Release);
         // What L1 took in while nobody could tell it what changed may be stale.
-        if shared.subscriptions.load(Ordering::Relaxed) > 1
-            && !hand_over(&shared, &sender, receiver.disconnected()).await
-        {
+        if !hand_over(&shared, &sender, receiver.subscribed()).await {
             return;
         }
         tracing::info!(%channel, "fleet invalidation: subscribed");
@@ -209,6 +225,7 @@ async fn run(
                     None => break,
                 },
                 _ = ticker.tick() => receiver.tick(Instant::now()),
+                () = sender.closed() => return,
             };
             if let Some(action) = action
                 && !hand_over(&shared, &sender, action).await
