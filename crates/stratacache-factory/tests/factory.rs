@@ -444,6 +444,19 @@ fn env_of(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> 
     move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
 }
 
+/// The environment of the `simple` preset on the ACL-mode `server`, its user's credentials
+/// included, then `more`.
+fn acl_env(server: &RedisServer, more: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    let mut vars = vec![
+        ("CACHE_PRESET", "simple".into()),
+        ("CACHE_REDIS_URL", server.url().to_owned()),
+        ("REDIS_ACL_USERNAME", server.username().unwrap().to_owned()),
+        ("REDIS_ACL_PASSWORD", server.password().unwrap().to_owned()),
+    ];
+    vars.extend(more);
+    vars
+}
+
 /// URL credentials, the ACL password and the encryption keys never show in a built cache's
 /// `Debug` (its configuration, its degradation reason) nor in its Redis status.
 #[tokio::test]
@@ -497,13 +510,7 @@ async fn secrets_never_show_in_built_caches() {
 #[tokio::test]
 async fn redis_environment_variables_reach_the_server() {
     let acl = redis_server_or_skip!(RedisMode::Acl);
-    let config = CacheConfig::from_env_with(env_of(vec![
-        ("CACHE_PRESET", "simple".into()),
-        ("CACHE_REDIS_URL", acl.url().to_owned()),
-        ("REDIS_ACL_USERNAME", acl.username().unwrap().to_owned()),
-        ("REDIS_ACL_PASSWORD", acl.password().unwrap().to_owned()),
-    ]))
-    .unwrap();
+    let config = CacheConfig::from_env_with(env_of(acl_env(&acl, vec![]))).unwrap();
     let built = CacheFactory::from_config(config).await.unwrap();
     assert!(!built.is_degraded());
     let status = built.redis.as_ref().unwrap().status().await;
@@ -540,16 +547,11 @@ async fn redis_environment_variables_reach_the_server() {
 #[tokio::test]
 async fn the_server_of_a_built_cache_reports_what_redis_reports() {
     let acl = redis_server_or_skip!(RedisMode::Acl);
-    let config = CacheConfig::from_env_with(env_of(vec![
-        ("CACHE_PRESET", "simple".into()),
-        ("CACHE_REDIS_URL", acl.url().to_owned()),
-        ("REDIS_ACL_USERNAME", acl.username().unwrap().to_owned()),
-        ("REDIS_ACL_PASSWORD", acl.password().unwrap().to_owned()),
-        (
-            "CACHE_CUSTOM_CONFIG",
-            json!({"namespace": stratacache_testkit::redis::unique_namespace("server")}).to_string(),
-        ),
-    ]))
+    let custom = json!({"namespace": stratacache_testkit::redis::unique_namespace("server")});
+    let config = CacheConfig::from_env_with(env_of(acl_env(
+        &acl,
+        vec![("CACHE_CUSTOM_CONFIG", custom.to_string())],
+    )))
     .unwrap();
     let built = CacheFactory::from_config(config).await.unwrap();
     let redis = built.redis.as_ref().unwrap();

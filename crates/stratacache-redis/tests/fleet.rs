@@ -31,6 +31,24 @@ async fn until_connected(subscription: &stratacache_redis::fleet::FleetSubscript
     }
 }
 
+/// Subscribes `cache` and waits until the subscription is established and has handed over its
+/// first flush (L1 may hold what changed before anyone listened).
+async fn subscribed(
+    cache: &RedisCache,
+) -> (
+    stratacache_redis::fleet::FleetSubscription,
+    mpsc::Receiver<Action>,
+) {
+    let (subscription, mut actions) = cache.subscribe_invalidations(16);
+    until_connected(&subscription).await;
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Flush(FlushReason::Subscribed),
+        "flushed at the start"
+    );
+    (subscription, actions)
+}
+
 /// Publishes `payload` on `cache`'s channel from a connection of its own; how many subscribers
 /// received it.
 async fn publish(server: &RedisServer, cache: &RedisCache, payload: Vec<u8>) -> u64 {
@@ -62,13 +80,7 @@ async fn other_instances_messages_are_handed_over_and_own_ones_skipped() {
     };
     let cache = common::connect(common::config_for(&server)).await;
     let me = cache.instance_id();
-    let (subscription, mut actions) = cache.subscribe_invalidations(16);
-    until_connected(&subscription).await;
-    assert_eq!(
-        next(&mut actions).await,
-        Action::Flush(FlushReason::Subscribed),
-        "flushed at the start"
-    );
+    let (subscription, mut actions) = subscribed(&cache).await;
 
     let other = Publisher::new(InstanceId::random());
     let scope = Scope::Keys(vec!["user:1".to_owned()]);
@@ -115,13 +127,7 @@ async fn a_killed_subscription_flushes_resubscribes_and_flushes_again() {
         return;
     };
     let cache = common::connect(common::config_for(&server)).await;
-    let (subscription, mut actions) = cache.subscribe_invalidations(16);
-    until_connected(&subscription).await;
-    assert_eq!(
-        next(&mut actions).await,
-        Action::Flush(FlushReason::Subscribed),
-        "flushed at the start"
-    );
+    let (subscription, mut actions) = subscribed(&cache).await;
 
     kill_subscribers(&server).await;
     assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
@@ -151,13 +157,7 @@ async fn a_restarted_server_is_resubscribed_by_itself() {
     let mut config = common::impatient(common::config_for(&server));
     config.pool_size = 1;
     let cache = common::connect(config).await;
-    let (subscription, mut actions) = cache.subscribe_invalidations(16);
-    until_connected(&subscription).await;
-    assert_eq!(
-        next(&mut actions).await,
-        Action::Flush(FlushReason::Subscribed),
-        "flushed at the start"
-    );
+    let (subscription, mut actions) = subscribed(&cache).await;
 
     server.kill9();
     assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
@@ -186,13 +186,7 @@ async fn every_change_of_a_publishing_instance_reaches_the_other() {
     let a = common::connect(config.clone()).await;
     let b = common::connect(config.clone()).await;
     assert_ne!(a.instance_id(), b.instance_id());
-    let (subscription, mut actions) = b.subscribe_invalidations(16);
-    until_connected(&subscription).await;
-    assert_eq!(
-        next(&mut actions).await,
-        Action::Flush(FlushReason::Subscribed),
-        "flushed at the start"
-    );
+    let (subscription, mut actions) = subscribed(&b).await;
     let keys = |k: &[&str]| Scope::Keys(k.iter().map(|s| (*s).to_owned()).collect());
     let v = || Bytes::from_static(b"v");
 

@@ -7,21 +7,10 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{L2_READS, Script, ScriptedCache, switchable};
-use stratacache_core::{Bytes, Cache, Ttl};
+use common::{L2_READS, Script, tiered, v};
+use stratacache_core::{Cache, Ttl};
 use stratacache_memory::MemoryCache;
 use stratacache_tiered::{TieredCache, TieredConfig};
-
-type Tiered = TieredCache<MemoryCache, ScriptedCache>;
-
-fn tiered() -> Arc<Tiered> {
-    let config = TieredConfig::default().with_l1_ttl(None);
-    Arc::new(TieredCache::with_config(MemoryCache::new(1000).unwrap(), switchable(), config).unwrap())
-}
-
-fn v(s: &'static str) -> Bytes {
-    Bytes::from_static(s.as_bytes())
-}
 
 #[tokio::test]
 async fn forgetting_touches_l1_only_and_only_what_it_names() {

@@ -9,21 +9,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Gate, L2_READS, Op, Script, ScriptedCache, switchable};
+use common::{Gate, L2_READS, Op, Script, Tiered, tiered, v};
 use stratacache_core::{Bytes, Cache, Ttl};
-use stratacache_memory::MemoryCache;
-use stratacache_tiered::{TieredCache, TieredConfig};
-
-type Tiered = TieredCache<MemoryCache, ScriptedCache>;
-
-fn tiered() -> Arc<Tiered> {
-    let config = TieredConfig::default().with_l1_ttl(None);
-    Arc::new(TieredCache::with_config(MemoryCache::new(1000).unwrap(), switchable(), config).unwrap())
-}
-
-fn v(s: &'static str) -> Bytes {
-    Bytes::from_static(s.as_bytes())
-}
 
 /// L1 holds nothing, or what L2 holds.
 async fn assert_coherent(t: &Tiered, key: &str) {

@@ -5,9 +5,12 @@
 
 #![allow(dead_code, unused_imports, unreachable_pub, clippy::unwrap_used)]
 
-use stratacache_core::ErrorKind;
+use std::sync::Arc;
+
+use stratacache_core::{Bytes, ErrorKind};
 use stratacache_memory::MemoryCache;
 pub use stratacache_testkit::double::{Gate, Op, Script, ScriptedCache};
+use stratacache_tiered::{TieredCache, TieredConfig};
 
 /// A memory cache behind the scripted double, named `switchable` in the health it makes up.
 pub fn switchable() -> ScriptedCache {
@@ -21,3 +24,18 @@ pub fn fail(cache: &ScriptedCache, ops: &[Op]) {
 
 /// The L2 operations a tiered read goes through (`get_with_ttl` for single keys, `get_many`).
 pub const L2_READS: [Op; 2] = [Op::GetWithTtl, Op::GetMany];
+
+/// The tiered cache of the race suites.
+pub type Tiered = TieredCache<MemoryCache, ScriptedCache>;
+
+/// The tiered cache of the race suites: a memory L1 (no L1 lifetime cap) in front of
+/// [`switchable`].
+pub fn tiered() -> Arc<Tiered> {
+    let config = TieredConfig::default().with_l1_ttl(None);
+    Arc::new(TieredCache::with_config(MemoryCache::new(1000).unwrap(), switchable(), config).unwrap())
+}
+
+/// A value from a string.
+pub fn v(s: &'static str) -> Bytes {
+    Bytes::from_static(s.as_bytes())
+}
