@@ -57,6 +57,8 @@ pub(crate) async fn assemble(config: CacheConfig) -> Result<BuiltCache> {
         failover: stack.failover,
         #[cfg(feature = "redis")]
         redis: stack.redis,
+        #[cfg(feature = "redis")]
+        fleet: stack.fleet,
         assembly_time: started.elapsed(),
     })
 }
@@ -71,6 +73,8 @@ struct Stack {
     failover: Option<Arc<FailoverCache>>,
     #[cfg(feature = "redis")]
     redis: Option<stratacache_redis::RedisCache>,
+    #[cfg(feature = "redis")]
+    fleet: Option<Arc<crate::fleet::Fleet>>,
     monitor: Option<Arc<Monitor>>,
     monitored: Option<Arc<Monitored<SharedCache>>>,
 }
@@ -86,6 +90,8 @@ impl Stack {
             failover: None,
             #[cfg(feature = "redis")]
             redis: None,
+            #[cfg(feature = "redis")]
+            fleet: None,
             monitor: None,
             monitored: None,
         }
@@ -223,6 +229,10 @@ async fn failover(config: &CacheConfig) -> Result<Stack> {
         (Backend::Redis, vec!["failover", "redis"])
     };
     let fallback: SharedCache = Arc::new(memory(config)?);
+    let fleet = Arc::new(crate::fleet::Fleet::new(
+        config.fleet_invalidation && config.enable_l1_cache,
+        config.fleet_disconnected_l1_ttl,
+    ));
     // A probe must be allowed as long as an operation: with a shorter one, a Redis answering
     // within `command_timeout` would serve operations but never pass the probe, and an open
     // circuit would never close.
@@ -231,7 +241,8 @@ async fn failover(config: &CacheConfig) -> Result<Stack> {
     let failover_config = defaults.with_probe_timeout(defaults.probe_timeout.max(operation));
     let (failover, redis, degraded) = match RedisCache::connect(redis_config.clone()).await {
         Ok(redis) => {
-            let failover = FailoverCache::new(primary(config, redis.clone())?, fallback, failover_config)?;
+            let primary = primary(config, redis.clone(), &fleet)?;
+            let failover = FailoverCache::new(primary, fallback, failover_config)?;
             (failover, Some(redis), None)
         }
         Err(e) if e.kind().is_temporary() && !config.fail_on_connection_error => {
@@ -242,10 +253,10 @@ async fn failover(config: &CacheConfig) -> Result<Stack> {
                 kind.describe()
             );
             tracing::warn!("{reason}");
-            let config = config.clone();
+            let (config, fleet) = (config.clone(), fleet.clone());
             let connector = move || {
-                let (redis_config, config) = (redis_config.clone(), config.clone());
-                async move { primary(&config, RedisCache::connect(redis_config).await?) }
+                let (redis_config, config, fleet) = (redis_config.clone(), config.clone(), fleet.clone());
+                async move { primary(&config, RedisCache::connect(redis_config).await?, &fleet) }
             };
             let failover = FailoverCache::disconnected(connector, fallback, failover_config)?;
             (failover, None, Some(reason))
@@ -265,6 +276,7 @@ async fn failover(config: &CacheConfig) -> Result<Stack> {
     let mut stack = Stack::backend(failover.clone(), kind, layers);
     stack.failover = Some(failover);
     stack.redis = redis;
+    stack.fleet = Some(fleet);
     stack.degraded = degraded;
     Ok(stack)
 }
@@ -282,21 +294,29 @@ async fn failover(config: &CacheConfig) -> Result<Stack> {
 // ---- tiered: a memory tier in front of Redis, when `enable_l1_cache` is on ----
 
 /// The failover's primary: Redis, with the memory tier in front when `enable_l1_cache` is on
-/// (promoting on read unless the AI cache turned smart promotion off).
+/// (promoting on read unless the AI cache turned smart promotion off), handed to `fleet`, which
+/// subscribes the tier to other instances' changes when fleet invalidation is on.
 #[cfg(feature = "redis")]
-fn primary(config: &CacheConfig, redis: stratacache_redis::RedisCache) -> Result<SharedCache> {
+fn primary(
+    config: &CacheConfig,
+    redis: stratacache_redis::RedisCache,
+    fleet: &crate::fleet::Fleet,
+) -> Result<SharedCache> {
     if !config.enable_l1_cache {
+        fleet.attach(&redis, None);
         return Ok(Arc::new(redis));
     }
     let promote = !config.enable_ai_cache || config.ai.enable_smart_promotion;
     let tiered = stratacache_tiered::TieredConfig::default()
         .with_default_ttl(Some(config.default_ttl))
         .with_promote_on_read(promote);
-    Ok(Arc::new(stratacache_tiered::TieredCache::with_config(
+    let tier = Arc::new(stratacache_tiered::TieredCache::with_config(
         memory(config)?,
-        redis,
+        redis.clone(),
         tiered,
-    )?))
+    )?);
+    fleet.attach(&redis, Some(&tier));
+    Ok(tier)
 }
 
 // ---- memory: the memory-only backend, the L1 tier and the failover's fallback ----

@@ -351,6 +351,30 @@ pub struct CacheConfig {
     pub namespace: String,
     /// Redis database index, when not in the URL.
     pub redis_database: Option<i64>,
+    /// Fleet invalidation (`CACHE_FLEET_INVALIDATION`, default `true`): every write, deletion,
+    /// invalidation and clear is announced on the namespace's channel, and the memory tier (L1)
+    /// of a tiered cache drops what other instances changed. Needs `+publish +subscribe` and the
+    /// channel `&stratacache:invalidate:<namespace>` for an ACL user (`docs/operations.md`).
+    #[serde(default = "default_true")]
+    pub fleet_invalidation: bool,
+    /// The longest L1 copies live while fleet invalidation cannot hear the other instances
+    /// (before the first subscription and after a dropped one), seconds
+    /// (`CACHE_FLEET_DISCONNECTED_L1_TTL`, default 5): the staleness bound while disconnected.
+    #[serde(default = "default_disconnected_l1_ttl", with = "stratacache_core::serde_secs")]
+    pub fleet_disconnected_l1_ttl: Duration,
+}
+
+/// The default [`CacheConfig::fleet_disconnected_l1_ttl`]: 5 s.
+pub const DEFAULT_FLEET_DISCONNECTED_L1_TTL: Duration = Duration::from_secs(5);
+/// Accepted [`CacheConfig::fleet_disconnected_l1_ttl`] values, seconds.
+pub const FLEET_DISCONNECTED_L1_TTL_RANGE: (f64, f64) = (0.01, 300.0);
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_disconnected_l1_ttl() -> Duration {
+    DEFAULT_FLEET_DISCONNECTED_L1_TTL
 }
 
 impl fmt::Debug for CacheConfig {
@@ -442,6 +466,17 @@ impl CacheConfig {
                 "command_timeout",
                 format!("{timeout}"),
                 format!("{}..={} s", COMMAND_TIMEOUT_RANGE.0, COMMAND_TIMEOUT_RANGE.1),
+            ));
+        }
+        let bound = self.fleet_disconnected_l1_ttl.as_secs_f64();
+        if !(FLEET_DISCONNECTED_L1_TTL_RANGE.0..=FLEET_DISCONNECTED_L1_TTL_RANGE.1).contains(&bound) {
+            p.push(Problem::new(
+                "fleet_disconnected_l1_ttl",
+                format!("{bound}"),
+                format!(
+                    "{}..={} s",
+                    FLEET_DISCONNECTED_L1_TTL_RANGE.0, FLEET_DISCONNECTED_L1_TTL_RANGE.1
+                ),
             ));
         }
         range(

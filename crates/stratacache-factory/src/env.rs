@@ -112,6 +112,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         accepted: "reject (default) or migrate; migrate requires REDIS_ENCRYPTION_KEY",
         description: "what reads do with values stored unencrypted: refuse them, or return them while a cache is migrated to encryption",
     },
+    EnvVar {
+        name: "CACHE_FLEET_INVALIDATION",
+        accepted: BOOL,
+        description: "announce every change on the namespace's invalidation channel and drop what other instances changed from the memory tier (default true)",
+    },
+    EnvVar {
+        name: "CACHE_FLEET_DISCONNECTED_L1_TTL",
+        accepted: "seconds, 0.01..=300",
+        description: "how long memory-tier copies live while fleet invalidation is disconnected (default 5)",
+    },
 ];
 
 /// A key of `CACHE_CUSTOM_CONFIG`.
@@ -178,6 +188,8 @@ pub const OVERRIDE_KEYS: &[OverrideKey] = &[
         "\"reject\" or \"migrate\" (migrate requires an encryption key)",
         false,
     ),
+    key("fleet_invalidation", "true or false", false),
+    key("fleet_disconnected_l1_ttl", "seconds, 0.01..=300", false),
 ];
 
 /// Parses a boolean environment value.
@@ -306,6 +318,19 @@ impl CacheConfig {
         if let Some(k) = get("REDIS_ENCRYPTION_KEYS") {
             self.encryption.older_keys = Some(Secret::new(k));
         }
+        if let Some(v) = boolean("CACHE_FLEET_INVALIDATION", p) {
+            self.fleet_invalidation = v;
+        }
+        if let Some(v) = get("CACHE_FLEET_DISCONNECTED_L1_TTL") {
+            match v.trim().parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok()) {
+                Some(d) => self.fleet_disconnected_l1_ttl = d,
+                None => p.push(Problem::new(
+                    "CACHE_FLEET_DISCONNECTED_L1_TTL",
+                    format!("{v:?}"),
+                    "seconds, 0.01..=300",
+                )),
+            }
+        }
         if let Some(v) = get("REDIS_ENCRYPTION_PLAINTEXT") {
             match v.parse::<PlaintextPolicy>() {
                 Ok(policy) => self.encryption.plaintext_policy = policy,
@@ -355,6 +380,7 @@ impl CacheConfig {
         tls.client_cert_file.clone_from(&self.tls_cert_path);
         tls.client_key_file.clone_from(&self.tls_key_path);
         tls.verify_certificates = self.verify_certificates;
+        redis.publish_invalidations = self.fleet_invalidation;
         Some(redis)
     }
 
@@ -488,6 +514,8 @@ impl CacheConfig {
                 "redis_database" => set(&mut self.redis_database, parsed.get()),
                 "fail_on_connection_error" => set(&mut self.fail_on_connection_error, parsed.get()),
                 "enable_l1_cache" => set(&mut self.enable_l1_cache, parsed.get()),
+                "fleet_invalidation" => set(&mut self.fleet_invalidation, parsed.get()),
+                "fleet_disconnected_l1_ttl" => set(&mut self.fleet_disconnected_l1_ttl, parsed.seconds()),
                 other => parsed.problem(other.to_owned(), "a key listed but not handled".to_owned()),
             }
         }

@@ -65,6 +65,9 @@ pub struct BuiltCache {
     /// The Redis cache, when connected at start (for `status()` and shutdown).
     #[cfg(feature = "redis")]
     pub redis: Option<stratacache_redis::RedisCache>,
+    /// Fleet invalidation, in front of Redis (see [`fleet_status`](Self::fleet_status)).
+    #[cfg(feature = "redis")]
+    pub(crate) fleet: Option<Arc<crate::fleet::Fleet>>,
     /// How long assembling the stack took (connecting included).
     pub assembly_time: Duration,
 }
@@ -102,6 +105,16 @@ impl BuiltCache {
         }
     }
 
+    /// What fleet invalidation is doing: whether this cache announces its changes, whether its
+    /// memory tier listens for other instances' changes and is connected, and the counters.
+    /// `None` for a memory-only cache (and without the `redis` feature).
+    pub fn fleet_status(&self) -> Option<crate::FleetStatus> {
+        #[cfg(feature = "redis")]
+        return self.fleet.as_ref().map(|fleet| fleet.status());
+        #[cfg(not(feature = "redis"))]
+        None
+    }
+
     /// Whether the cache started on its memory fallback.
     pub fn is_degraded(&self) -> bool {
         self.degraded.is_some()
@@ -130,6 +143,10 @@ impl BuiltCache {
     /// The first error of a layer that could not release what it held (none of the built-in
     /// ones fails today); the rest is closed all the same.
     pub async fn close(&self) -> Result<()> {
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.fleet {
+            fleet.stop();
+        }
         let closed = self.cache.close().await;
         // Already closed through the stack; for a stack that would not reach it.
         #[cfg(feature = "redis")]

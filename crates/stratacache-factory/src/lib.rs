@@ -8,6 +8,7 @@ pub mod config;
 mod env;
 mod factory;
 pub mod failover;
+mod fleet;
 pub mod health;
 mod preset;
 mod problem;
@@ -23,6 +24,7 @@ pub use config::{
 pub use env::{ENV_VARS, EnvVar, OVERRIDE_KEYS, OverrideKey};
 pub use factory::{Backend, BuiltCache, CacheFactory};
 pub use failover::{FailoverCache, FailoverConfig, FailoverState};
+pub use fleet::{FleetFlushes, FleetStatus};
 pub use health::{HealthCheck, HealthReport, check_health};
 pub use preset::{
     Environment, Preset, PresetDetails, Recommendation, Strategy, UnknownPreset, recommend_preset,

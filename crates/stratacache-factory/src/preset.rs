@@ -484,6 +484,8 @@ pub(crate) fn values(preset: Preset) -> CacheConfig {
         fail_on_connection_error: false,
         namespace: if ai { "ai".to_owned() } else { "app".to_owned() },
         redis_database: None,
+        fleet_invalidation: true,
+        fleet_disconnected_l1_ttl: crate::config::DEFAULT_FLEET_DISCONNECTED_L1_TTL,
     }
 }
 

@@ -255,6 +255,16 @@ fn every_environment_variable_takes_effect() {
             ],
             Box::new(|c| c.encryption.plaintext_policy == PlaintextPolicy::Migrate),
         ),
+        (
+            "CACHE_FLEET_INVALIDATION",
+            vec![("CACHE_FLEET_INVALIDATION", "off".into())],
+            Box::new(|c| !c.fleet_invalidation),
+        ),
+        (
+            "CACHE_FLEET_DISCONNECTED_L1_TTL",
+            vec![("CACHE_FLEET_DISCONNECTED_L1_TTL", "1.5".into())],
+            Box::new(|c| c.fleet_disconnected_l1_ttl == Duration::from_millis(1500)),
+        ),
     ];
     let covered: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
     for var in ENV_VARS {
@@ -336,6 +346,10 @@ fn every_override_key_takes_effect() {
         }),
         ("encryption_plaintext_policy", json!("migrate"), |c| {
             json!(c.encryption.plaintext_policy)
+        }),
+        ("fleet_invalidation", json!(false), |c| json!(c.fleet_invalidation)),
+        ("fleet_disconnected_l1_ttl", json!(2.5), |c| {
+            json!(c.fleet_disconnected_l1_ttl.as_secs_f64())
         }),
     ];
     for key in OVERRIDE_KEYS {
@@ -488,6 +502,24 @@ fn bad_inputs_are_reported_with_field_value_and_range() {
         (
             "plaintext migration without a key",
             vec![("REDIS_ENCRYPTION_PLAINTEXT", "migrate")],
+        ),
+        (
+            "fleet invalidation settings out of range",
+            vec![
+                ("CACHE_FLEET_INVALIDATION", "sometimes"),
+                ("CACHE_FLEET_DISCONNECTED_L1_TTL", "forever"),
+            ],
+        ),
+        (
+            "fleet staleness bound too long",
+            vec![(
+                "CACHE_CUSTOM_CONFIG",
+                r#"{"fleet_disconnected_l1_ttl": 3600, "fleet_invalidation": "yes"}"#,
+            )],
+        ),
+        (
+            "fleet staleness bound zero",
+            vec![("CACHE_FLEET_DISCONNECTED_L1_TTL", "0")],
         ),
     ];
     let mut report = String::new();

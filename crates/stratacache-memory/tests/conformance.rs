@@ -56,3 +56,14 @@ async fn memory_cache_with_tiny_lfu_and_byte_bound_conforms() {
 async fn memory_cache_scan_keys() {
     stratacache_testkit::scan_keys::check(&builder(None).build().unwrap()).await;
 }
+
+/// Two handles on one memory cache (one process): the coherence cases hold by construction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_memory_cache_are_coherent() {
+    let report = stratacache_testkit::coherence::run(async || {
+        let cache: SharedCache = Arc::new(builder(None).build().unwrap());
+        (cache.clone(), cache, ())
+    })
+    .await;
+    assert_eq!(report.passed.len(), stratacache_testkit::coherence::case_names().len());
+}

@@ -348,6 +348,17 @@ impl RedisCache {
         self.inner.publisher.origin()
     }
 
+    /// Whether this cache publishes invalidations ([`RedisConfig::publish_invalidations`]).
+    pub fn publishes_invalidations(&self) -> bool {
+        self.inner.publish
+    }
+
+    /// How many invalidation messages this cache has numbered and sent with its changes (the
+    /// connection check at start included); 0 when it does not publish.
+    pub fn invalidations_published(&self) -> u64 {
+        self.inner.publisher.announced()
+    }
+
     /// Removes every key matching `pattern` (prefix included), `UNLINK`ing each SCAN page.
     async fn scan_unlink(&self, pattern: &str) -> Result<u64> {
         let (mut cursor, mut removed) = (0, 0u64);

@@ -176,6 +176,13 @@ impl Publisher {
         self.origin
     }
 
+    /// How many messages were numbered so far (each is sent in the round trip of its change; a
+    /// change whose command never reached Redis took a number all the same, which receivers
+    /// see as a gap and flush for).
+    pub fn announced(&self) -> u64 {
+        self.last.load(Ordering::Relaxed)
+    }
+
     /// The next message, announcing `scope`.
     pub fn announce(&self, scope: Scope) -> Invalidation {
         Invalidation {

@@ -119,3 +119,21 @@ async fn scan_keys() {
     let cache = RedisCache::connect(config).await.expect("connect");
     stratacache_testkit::scan_keys::check(&cache).await;
 }
+
+/// Two caches on one server and namespace (two processes without a memory tier): every read goes
+/// to Redis, so the coherence cases hold without any invalidation message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_caches_on_one_server_are_coherent() {
+    let server = redis_server_or_skip!(RedisMode::Plain);
+    let server = &server;
+    let report = stratacache_testkit::coherence::run(async || {
+        let mut config = common::patient_config_for(server);
+        config.namespace = stratacache_testkit::redis::unique_namespace("coherence");
+        let a = RedisCache::connect(config.clone()).await.expect("connect");
+        let b = RedisCache::connect(config).await.expect("connect");
+        let (a, b): (stratacache_core::SharedCache, stratacache_core::SharedCache) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+        (a, b, ())
+    })
+    .await;
+    assert_eq!(report.passed.len(), stratacache_testkit::coherence::case_names().len());
+}

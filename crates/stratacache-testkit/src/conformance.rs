@@ -25,7 +25,7 @@ mod glob_table;
 pub use glob_table::{GLOB_CASES, GLOB_KEYS, GlobCase};
 
 /// A boxed future that need not be `Send` (cases run on the caller's task, not spawned).
-type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+pub(crate) type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// The backend's factory with its cache type erased.
 type MakeFn<'a> = dyn Fn(Option<Duration>) -> LocalFuture<'a, SharedCache> + 'a;
@@ -275,7 +275,7 @@ pub struct Report {
 }
 
 /// Polls `fut` to completion, turning a panic into `Err(message)`.
-async fn catch_panic(mut fut: LocalFuture<'_, ()>) -> Result<(), String> {
+pub(crate) async fn catch_panic(mut fut: LocalFuture<'_, ()>) -> Result<(), String> {
     std::future::poll_fn(move |cx| {
         match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
             Ok(Poll::Ready(())) => Poll::Ready(Ok(())),

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bench;
+pub mod coherence;
 pub mod conformance;
 pub mod data;
 pub mod double;
