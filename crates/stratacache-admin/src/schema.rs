@@ -37,6 +37,10 @@ pub struct CacheStatus {
     pub degraded: Option<String>,
     /// The failover in front of Redis, `null` without one.
     pub failover: Option<FailoverSection>,
+    /// Fleet invalidation (other instances' changes dropped from the memory tier), `null` for a
+    /// cache without Redis.
+    #[serde(default)]
+    pub fleet: Option<FleetSection>,
     /// The application's registered caches.
     pub registry: RegistrySection,
     /// When the status was taken, ISO 8601 UTC.
@@ -218,6 +222,25 @@ pub struct FailoverSection {
     /// Why the breaker is open; `null` while closed.
     pub last_error: Option<String>,
     /// Trips, recoveries, fallback operations, probes, replays.
+    #[schema(value_type = Object)]
+    pub counters: Value,
+}
+
+/// The `fleet` section of the status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FleetSection {
+    /// `connected` (the memory tier hears other instances' changes), `disconnected` (it cannot:
+    /// its copies live at most `l1_ttl_cap_seconds`), `publishing` (this cache has no memory tier
+    /// and only announces its changes) or `off` (`CACHE_FLEET_INVALIDATION=false`).
+    pub status: String,
+    /// Whether this cache announces its changes on the namespace's channel.
+    pub publishing: bool,
+    /// Whether its memory tier listens for other instances' changes.
+    pub subscribing: bool,
+    /// The cap on new memory-tier lifetimes while disconnected, seconds; `null` while connected.
+    pub l1_ttl_cap_seconds: Option<f64>,
+    /// Messages published, received, own (skipped), applied; flushes by reason; subscriptions;
+    /// apply errors.
     #[schema(value_type = Object)]
     pub counters: Value,
 }

@@ -438,9 +438,10 @@ fn assert_documented(metrics: &str) {
             n.starts_with("stratacache_redis_up")
                 || n.starts_with("stratacache_redis_probe")
                 || n.starts_with("stratacache_failover_")
+                || n.starts_with("stratacache_fleet_")
         })
         .collect();
-    assert!(added.len() >= 12, "{added:?}");
+    assert!(added.len() >= 20, "{added:?}");
     for name in added {
         assert!(
             doc.contains(&format!("| `{name}` |")),

@@ -230,6 +230,7 @@ async fn failover(config: &CacheConfig) -> Result<Stack> {
     };
     let fallback: SharedCache = Arc::new(memory(config)?);
     let fleet = Arc::new(crate::fleet::Fleet::new(
+        config.fleet_invalidation,
         config.fleet_invalidation && config.enable_l1_cache,
         config.fleet_disconnected_l1_ttl,
     ));

@@ -122,6 +122,7 @@ mod listen {
     /// (after a degraded start), each of which [`attach`](Self::attach)es itself.
     #[derive(Debug)]
     pub(crate) struct Fleet {
+        publishing: bool,
         subscribing: bool,
         bound: Duration,
         shared: Arc<Shared>,
@@ -152,10 +153,12 @@ mod listen {
     }
 
     impl Fleet {
-        /// Fleet invalidation listening for the tiers it is given when `subscribing`, capping L1
+        /// Fleet invalidation of a cache whose Redis backend announces its changes when
+        /// `publishing`, listening for the tiers it is given when `subscribing`, capping L1
         /// lifetimes at `bound` while not connected.
-        pub(crate) fn new(subscribing: bool, bound: Duration) -> Self {
+        pub(crate) fn new(publishing: bool, subscribing: bool, bound: Duration) -> Self {
             Self {
+                publishing,
                 subscribing,
                 bound,
                 shared: Arc::default(),
@@ -199,7 +202,9 @@ mod listen {
             let Some(attached) = guard.as_ref() else {
                 // Not connected yet (a degraded start): nothing published, nothing heard.
                 return FleetStatus {
+                    publishing: self.publishing,
                     subscribing: self.subscribing,
+                    l1_ttl_cap: self.subscribing.then_some(self.bound),
                     ..FleetStatus::default()
                 };
             };

@@ -45,7 +45,14 @@ fn monitor(state: &AdminState) -> Result<&Arc<Monitor>, ApiError> {
 pub(crate) async fn performance(_: ReadAccess, state: Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let monitor = monitor(&state)?;
     let stats = state.cache().stats().await;
-    Ok(HttpResponse::Ok().json(monitor.snapshot(Some(&stats))))
+    let mut body = serde_json::to_value(monitor.snapshot(Some(&stats))).unwrap_or_default();
+    if let (Some(fields), Some(fleet)) = (
+        body.as_object_mut(),
+        state.built().and_then(stratacache_factory::BuiltCache::fleet_status),
+    ) {
+        fields.insert("fleet".to_owned(), serde_json::to_value(fleet).unwrap_or_default());
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 /// The monitor's invalidation section: totals, rates, thresholds and alert level, patterns,
@@ -150,6 +157,9 @@ pub(crate) async fn prometheus(
     }
     if let Some(failover) = state.built().and_then(|b| b.failover.as_ref()) {
         append_failover(&mut openmetrics, failover);
+    }
+    if let Some(fleet) = state.built().and_then(stratacache_factory::BuiltCache::fleet_status) {
+        append_fleet(&mut openmetrics, &fleet);
     }
     let accept = req
         .headers()
@@ -336,6 +346,44 @@ pub(crate) fn append_failover(openmetrics: &mut String, failover: &stratacache_f
             "# HELP stratacache_failover_{name} {help}\n# TYPE stratacache_failover_{name} counter\n\
              stratacache_failover_{name}_total {value}"
         );
+    }
+    out.push_str(&eof);
+}
+
+/// Adds fleet invalidation's families (OpenMetrics text) before the closing `# EOF`: whether it
+/// is connected, its message counters, and whole-L1 flushes by reason.
+pub(crate) fn append_fleet(openmetrics: &mut String, fleet: &stratacache_factory::FleetStatus) {
+    use std::fmt::Write as _;
+    let eof = split_eof(openmetrics);
+    let out = openmetrics;
+    let _ = writeln!(
+        out,
+        "# HELP stratacache_fleet_connected 1 while the memory tier hears other instances' \
+         changes, 0 while it cannot (or has no subscription).\n# TYPE stratacache_fleet_connected gauge\n\
+         stratacache_fleet_connected {}",
+        u8::from(fleet.connected)
+    );
+    for (name, help, value) in [
+        ("published", "Invalidation messages this instance sent with its changes.", fleet.published),
+        ("received", "Invalidation messages received (own ones included).", fleet.received),
+        ("own", "This instance's own messages, skipped.", fleet.own),
+        ("applied", "Other instances' messages applied to the memory tier.", fleet.applied),
+        ("subscriptions", "Subscriptions established (the first and every re-subscription).", fleet.subscriptions),
+        ("apply_errors", "Messages the memory tier could not apply.", fleet.apply_errors),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP stratacache_fleet_{name} {help}\n# TYPE stratacache_fleet_{name} counter\n\
+             stratacache_fleet_{name}_total {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP stratacache_fleet_flushes Whole memory-tier flushes of fleet invalidation, by reason.\n\
+         # TYPE stratacache_fleet_flushes counter"
+    );
+    for (reason, count) in fleet.flushes.by_reason() {
+        let _ = writeln!(out, "stratacache_fleet_flushes_total{{reason=\"{reason}\"}} {count}");
     }
     out.push_str(&eof);
 }

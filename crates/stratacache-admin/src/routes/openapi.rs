@@ -48,6 +48,7 @@ use crate::{AdminConfig, AdminState};
         schema::SecurityConfiguration,
         schema::ApiSecurity,
         schema::FailoverSection,
+        schema::FleetSection,
         schema::RegistrySection,
         schema::InvalidationResult,
         schema::Entry,

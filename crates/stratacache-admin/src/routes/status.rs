@@ -11,7 +11,7 @@ use stratacache_monitor::PerformanceSnapshot;
 use crate::auth::ReadAccess;
 use crate::error::{ErrorEnvelope, now_timestamp};
 use crate::schema::{
-    AiSection, ApiSecurity, CacheStatus, FailoverSection, MemorySection, PerformanceSummary, RedisSection,
+    AiSection, ApiSecurity, CacheStatus, FailoverSection, FleetSection, MemorySection, PerformanceSummary, RedisSection,
     RedisState, RegistrySection, SecurityConfiguration, SecuritySection,
 };
 use crate::state::AdminState;
@@ -156,6 +156,7 @@ pub(crate) async fn collect(state: &AdminState) -> CacheStatus {
                 counters: serde_json::to_value(f.counters()).unwrap_or_default(),
             }
         }),
+        fleet: built.and_then(BuiltCache::fleet_status).map(fleet_section),
         registry: RegistrySection {
             caches: {
                 let mut names = state.registry().names();
@@ -164,6 +165,31 @@ pub(crate) async fn collect(state: &AdminState) -> CacheStatus {
             },
         },
         timestamp: now_timestamp(),
+    }
+}
+
+/// The status's view of fleet invalidation.
+fn fleet_section(fleet: stratacache_factory::FleetStatus) -> FleetSection {
+    let status = match (fleet.publishing, fleet.subscribing, fleet.connected) {
+        (_, true, true) => "connected",
+        (_, true, false) => "disconnected",
+        (true, false, _) => "publishing",
+        (false, false, _) => "off",
+    };
+    FleetSection {
+        status: status.to_owned(),
+        publishing: fleet.publishing,
+        subscribing: fleet.subscribing,
+        l1_ttl_cap_seconds: fleet.l1_ttl_cap.map(|d| d.as_secs_f64()),
+        counters: serde_json::json!({
+            "published": fleet.published,
+            "received": fleet.received,
+            "own": fleet.own,
+            "applied": fleet.applied,
+            "flushes": fleet.flushes,
+            "subscriptions": fleet.subscriptions,
+            "apply_errors": fleet.apply_errors,
+        }),
     }
 }
 
