@@ -268,3 +268,75 @@ async fn closing_ends_the_subscription() {
     let cache: SharedCache = Arc::clone(&a.cache);
     assert!(cache.get("k").await.is_err());
 }
+
+/// The least-privilege ACL user of `docs/security.md`, with its namespace: every command the cache
+/// and fleet invalidation send, keys of the namespace only, and the namespace's channel only.
+const LEAST_PRIVILEGE: &str = "on >{password} ~{ns}:* resetchannels &stratacache:invalidate:{ns} -@all \
+    +get +set +del +unlink +exists +pttl +mget +scan +ping +info +multi +exec +unwatch +select +eval \
+    +publish +subscribe";
+
+/// A server whose ACL file defines the user `app` by `rule`, and the file (kept while it runs).
+fn with_user(rule: &str) -> (Option<RedisServer>, tempfile::TempPath) {
+    use std::io::Write as _;
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "user default on nopass ~* &* +@all\nuser app {rule}").unwrap();
+    let path = file.into_temp_path();
+    let server = RedisServer::builder(RedisMode::Plain)
+        .local()
+        .config("aclfile", path.to_str().unwrap())
+        .start_or_skip();
+    (server, path)
+}
+
+/// Two instances logged in as the documented least-privilege user pass the coherence cases: the
+/// rule grants what fleet invalidation needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_least_privilege_user_runs_fleet_invalidation() {
+    let (ns, password) = ("leastpriv", "s3cret-for-the-test");
+    let rule = LEAST_PRIVILEGE.replace("{ns}", ns).replace("{password}", password);
+    let (Some(server), _acl) = with_user(&rule) else {
+        return;
+    };
+    let make = async || {
+        let mut config = config(server.url(), ns);
+        config.acl_username = Some("app".to_owned());
+        config.redis_password = Some(stratacache_factory::Secret::new(password.to_owned()));
+        let built = CacheFactory::from_config(config).await.unwrap();
+        assert!(built.degraded.is_none(), "{:?}", built.degraded);
+        connected(&built).await;
+        built
+    };
+    let report = coherence::run(async || {
+        let (a, b) = (make().await, make().await);
+        a.cache.clear().await.unwrap();
+        (a.cache.clone(), b.cache.clone(), (a, b))
+    })
+    .await;
+    assert_eq!(report.passed.len(), coherence::case_names().len());
+}
+
+/// The same user without the channel: fleet invalidation cannot publish, and the start fails with
+/// what to grant (or to turn off), rather than every write being reported as failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_the_channel_fails_at_start_naming_the_fix() {
+    let (ns, password) = ("nochannel", "s3cret-for-the-test");
+    let rule = LEAST_PRIVILEGE
+        .replace(" &stratacache:invalidate:{ns}", "")
+        .replace("{ns}", ns)
+        .replace("{password}", password);
+    let (Some(server), _acl) = with_user(&rule) else {
+        return;
+    };
+    let mut config = config(server.url(), ns);
+    config.acl_username = Some("app".to_owned());
+    config.redis_password = Some(stratacache_factory::Secret::new(password.to_owned()));
+    let err = CacheFactory::from_config(config.clone()).await.unwrap_err().to_string();
+    assert!(
+        err.contains("&stratacache:invalidate:nochannel") && err.contains("CACHE_FLEET_INVALIDATION"),
+        "{err}"
+    );
+    assert!(!err.contains(password), "{err}");
+    config.fleet_invalidation = false;
+    let built = CacheFactory::from_config(config).await.unwrap();
+    built.cache.set("k", v("1"), Ttl::Default).await.unwrap();
+}

@@ -118,7 +118,8 @@ impl RedisCache {
                     .map_err(|e| {
                         Error::configuration(format!(
                             "publish_invalidations = true but PUBLISH on {channel} was refused ({}): \
-                             an ACL user needs +publish +subscribe &{channel}",
+                             an ACL user needs +publish +subscribe &{channel} (or turn fleet \
+                             invalidation off: CACHE_FLEET_INVALIDATION=false in stratacache-factory)",
                             error::map(e, "PUBLISH")
                         ))
                     })?;
