@@ -57,14 +57,21 @@ async fn operator_changes_through_the_api_reach_every_instance() {
     let server = TestServer::built(b.clone(), keyed_config());
 
     for key in ["user:1", "user:2", "item:1"] {
-        a.cache.set(key, Bytes::from_static(b"old"), Ttl::Default).await.unwrap();
+        a.cache
+            .set(key, Bytes::from_static(b"old"), Ttl::Default)
+            .await
+            .unwrap();
         assert_eq!(a.cache.get(key).await.unwrap().as_deref(), Some(&b"old"[..]));
     }
-    let reply = server.send_authed("PUT", "/internal/cache/entries/user:1", "new").await;
+    let reply = server
+        .send_authed("PUT", "/internal/cache/entries/user:1", "new")
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     reads(&a, "user:1", Some(b"new")).await;
 
-    let reply = server.send_authed("DELETE", "/internal/cache/entries/item:1", "").await;
+    let reply = server
+        .send_authed("DELETE", "/internal/cache/entries/item:1", "")
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     reads(&a, "item:1", None).await;
 
@@ -79,7 +86,10 @@ async fn operator_changes_through_the_api_reach_every_instance() {
     let status = server.get("/internal/cache/status", &[]).await.json();
     let fleet = &status["fleet"];
     assert_eq!(fleet["status"], "connected", "{status}");
-    assert_eq!((fleet["publishing"].as_bool(), fleet["subscribing"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (fleet["publishing"].as_bool(), fleet["subscribing"].as_bool()),
+        (Some(true), Some(true))
+    );
     assert!(fleet["counters"]["applied"].as_u64().unwrap() >= 3, "{fleet}");
     assert!(fleet["counters"]["published"].as_u64().unwrap() >= 3, "{fleet}");
     assert_eq!(fleet["counters"]["flushes"]["subscribed"], 1, "{fleet}");
@@ -98,5 +108,8 @@ async fn operator_changes_through_the_api_reach_every_instance() {
     ] {
         assert!(scrape.lines().any(|l| l == line), "{line} missing:\n{scrape}");
     }
-    assert!(scrape.contains("# TYPE stratacache_fleet_applied_total counter"), "{scrape}");
+    assert!(
+        scrape.contains("# TYPE stratacache_fleet_applied_total counter"),
+        "{scrape}"
+    );
 }

@@ -360,7 +360,10 @@ pub struct CacheConfig {
     /// The longest L1 copies live while fleet invalidation cannot hear the other instances
     /// (before the first subscription and after a dropped one), seconds
     /// (`CACHE_FLEET_DISCONNECTED_L1_TTL`, default 5): the staleness bound while disconnected.
-    #[serde(default = "default_disconnected_l1_ttl", with = "stratacache_core::serde_secs")]
+    #[serde(
+        default = "default_disconnected_l1_ttl",
+        with = "stratacache_core::serde_secs"
+    )]
     pub fleet_disconnected_l1_ttl: Duration,
 }
 

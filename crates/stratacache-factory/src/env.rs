@@ -322,7 +322,12 @@ impl CacheConfig {
             self.fleet_invalidation = v;
         }
         if let Some(v) = get("CACHE_FLEET_DISCONNECTED_L1_TTL") {
-            match v.trim().parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok()) {
+            match v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            {
                 Some(d) => self.fleet_disconnected_l1_ttl = d,
                 None => p.push(Problem::new(
                     "CACHE_FLEET_DISCONNECTED_L1_TTL",

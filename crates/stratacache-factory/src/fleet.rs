@@ -231,11 +231,7 @@ mod listen {
                 subscribed: c.flushes_subscribed,
                 too_many_publishers: c.flushes_too_many_publishers,
             };
-            status.l1_ttl_cap = self
-                .shared
-                .capped
-                .load(Ordering::Acquire)
-                .then_some(self.bound);
+            status.l1_ttl_cap = self.shared.capped.load(Ordering::Acquire).then_some(self.bound);
             status
         }
 

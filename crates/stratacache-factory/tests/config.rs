@@ -347,7 +347,9 @@ fn every_override_key_takes_effect() {
         ("encryption_plaintext_policy", json!("migrate"), |c| {
             json!(c.encryption.plaintext_policy)
         }),
-        ("fleet_invalidation", json!(false), |c| json!(c.fleet_invalidation)),
+        ("fleet_invalidation", json!(false), |c| {
+            json!(c.fleet_invalidation)
+        }),
         ("fleet_disconnected_l1_ttl", json!(2.5), |c| {
             json!(c.fleet_disconnected_l1_ttl.as_secs_f64())
         }),

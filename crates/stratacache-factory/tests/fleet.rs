@@ -41,7 +41,9 @@ async fn instance(url: &str, namespace: &str) -> BuiltCache {
 }
 
 fn status(built: &BuiltCache) -> FleetStatus {
-    built.fleet_status().expect("a Redis cache has fleet invalidation")
+    built
+        .fleet_status()
+        .expect("a Redis cache has fleet invalidation")
 }
 
 /// Waits until `built`'s subscription is established and its first flush applied (the cap on
@@ -192,7 +194,10 @@ async fn both_instances_recover_after_a_redis_restart() {
     server.kill9();
     server.restart();
     for built in [&a, &b] {
-        eventually("resubscribed after the restart", async || status(built).subscriptions >= 2).await;
+        eventually("resubscribed after the restart", async || {
+            status(built).subscriptions >= 2
+        })
+        .await;
         connected(built).await;
     }
     // Both back on Redis (their failovers may open on the first failed operation; what is
@@ -293,7 +298,9 @@ fn with_user(rule: &str) -> (Option<RedisServer>, tempfile::TempPath) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_least_privilege_user_runs_fleet_invalidation() {
     let (ns, password) = ("leastpriv", "s3cret-for-the-test");
-    let rule = LEAST_PRIVILEGE.replace("{ns}", ns).replace("{password}", password);
+    let rule = LEAST_PRIVILEGE
+        .replace("{ns}", ns)
+        .replace("{password}", password);
     let (Some(server), _acl) = with_user(&rule) else {
         return;
     };
@@ -330,7 +337,10 @@ async fn a_user_without_the_channel_fails_at_start_naming_the_fix() {
     let mut config = config(server.url(), ns);
     config.acl_username = Some("app".to_owned());
     config.redis_password = Some(stratacache_factory::Secret::new(password.to_owned()));
-    let err = CacheFactory::from_config(config.clone()).await.unwrap_err().to_string();
+    let err = CacheFactory::from_config(config.clone())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("&stratacache:invalidate:nochannel") && err.contains("CACHE_FLEET_INVALIDATION"),
         "{err}"

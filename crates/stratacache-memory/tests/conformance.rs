@@ -65,5 +65,8 @@ async fn two_handles_on_one_memory_cache_are_coherent() {
         (cache.clone(), cache, ())
     })
     .await;
-    assert_eq!(report.passed.len(), stratacache_testkit::coherence::case_names().len());
+    assert_eq!(
+        report.passed.len(),
+        stratacache_testkit::coherence::case_names().len()
+    );
 }

@@ -131,9 +131,13 @@ async fn two_caches_on_one_server_are_coherent() {
         config.namespace = stratacache_testkit::redis::unique_namespace("coherence");
         let a = RedisCache::connect(config.clone()).await.expect("connect");
         let b = RedisCache::connect(config).await.expect("connect");
-        let (a, b): (stratacache_core::SharedCache, stratacache_core::SharedCache) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+        let (a, b): (stratacache_core::SharedCache, stratacache_core::SharedCache) =
+            (std::sync::Arc::new(a), std::sync::Arc::new(b));
         (a, b, ())
     })
     .await;
-    assert_eq!(report.passed.len(), stratacache_testkit::coherence::case_names().len());
+    assert_eq!(
+        report.passed.len(),
+        stratacache_testkit::coherence::case_names().len()
+    );
 }

@@ -179,7 +179,11 @@ async fn own_write_reads_back_at_once(a: &SharedCache, b: &SharedCache) {
     for i in 0..20 {
         let value = format!("{i}");
         a.set("mine", v(&value), Ttl::Never).await.unwrap();
-        assert_eq!(a.get("mine").await.unwrap(), Some(v(&value)), "the writer's own read");
+        assert_eq!(
+            a.get("mine").await.unwrap(),
+            Some(v(&value)),
+            "the writer's own read"
+        );
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(a.get("mine").await.unwrap(), Some(v("19")));
@@ -191,20 +195,33 @@ async fn own_write_reads_back_at_once(a: &SharedCache, b: &SharedCache) {
 async fn concurrent_writers_converge(a: &SharedCache, b: &SharedCache) {
     let writer = async |cache: &SharedCache, name: &str| {
         for i in 0..50 {
-            cache.set("contended", v(&format!("{name}{i}")), Ttl::Never).await.unwrap();
+            cache
+                .set("contended", v(&format!("{name}{i}")), Ttl::Never)
+                .await
+                .unwrap();
             cache.get("contended").await.unwrap();
         }
     };
     tokio::join!(writer(a, "a"), writer(b, "b"));
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let (x, y) = (a.get("contended").await.unwrap(), b.get("contended").await.unwrap());
-        if x == y && x.is_some() {
-            let last = x.unwrap();
-            assert!(last == v("a49") || last == v("b49"), "a last write wins, got {last:?}");
+        let (x, y) = (
+            a.get("contended").await.unwrap(),
+            b.get("contended").await.unwrap(),
+        );
+        if x == y
+            && let Some(last) = x
+        {
+            assert!(
+                last == v("a49") || last == v("b49"),
+                "a last write wins, got {last:?}"
+            );
             return;
         }
-        assert!(Instant::now() < deadline, "the instances disagree after {PATIENCE:?}: {x:?} and {y:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the instances disagree after {PATIENCE:?}: {x:?} and {y:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -48,9 +48,14 @@ pub(crate) async fn performance(_: ReadAccess, state: Data<AdminState>) -> Resul
     let mut body = serde_json::to_value(monitor.snapshot(Some(&stats))).unwrap_or_default();
     if let (Some(fields), Some(fleet)) = (
         body.as_object_mut(),
-        state.built().and_then(stratacache_factory::BuiltCache::fleet_status),
+        state
+            .built()
+            .and_then(stratacache_factory::BuiltCache::fleet_status),
     ) {
-        fields.insert("fleet".to_owned(), serde_json::to_value(fleet).unwrap_or_default());
+        fields.insert(
+            "fleet".to_owned(),
+            serde_json::to_value(fleet).unwrap_or_default(),
+        );
     }
     Ok(HttpResponse::Ok().json(body))
 }
@@ -158,7 +163,10 @@ pub(crate) async fn prometheus(
     if let Some(failover) = state.built().and_then(|b| b.failover.as_ref()) {
         append_failover(&mut openmetrics, failover);
     }
-    if let Some(fleet) = state.built().and_then(stratacache_factory::BuiltCache::fleet_status) {
+    if let Some(fleet) = state
+        .built()
+        .and_then(stratacache_factory::BuiltCache::fleet_status)
+    {
         append_fleet(&mut openmetrics, &fleet);
     }
     let accept = req
@@ -364,12 +372,32 @@ pub(crate) fn append_fleet(openmetrics: &mut String, fleet: &stratacache_factory
         u8::from(fleet.connected)
     );
     for (name, help, value) in [
-        ("published", "Invalidation messages this instance sent with its changes.", fleet.published),
-        ("received", "Invalidation messages received (own ones included).", fleet.received),
+        (
+            "published",
+            "Invalidation messages this instance sent with its changes.",
+            fleet.published,
+        ),
+        (
+            "received",
+            "Invalidation messages received (own ones included).",
+            fleet.received,
+        ),
         ("own", "This instance's own messages, skipped.", fleet.own),
-        ("applied", "Other instances' messages applied to the memory tier.", fleet.applied),
-        ("subscriptions", "Subscriptions established (the first and every re-subscription).", fleet.subscriptions),
-        ("apply_errors", "Messages the memory tier could not apply.", fleet.apply_errors),
+        (
+            "applied",
+            "Other instances' messages applied to the memory tier.",
+            fleet.applied,
+        ),
+        (
+            "subscriptions",
+            "Subscriptions established (the first and every re-subscription).",
+            fleet.subscriptions,
+        ),
+        (
+            "apply_errors",
+            "Messages the memory tier could not apply.",
+            fleet.apply_errors,
+        ),
     ] {
         let _ = writeln!(
             out,
@@ -383,7 +411,10 @@ pub(crate) fn append_fleet(openmetrics: &mut String, fleet: &stratacache_factory
          # TYPE stratacache_fleet_flushes counter"
     );
     for (reason, count) in fleet.flushes.by_reason() {
-        let _ = writeln!(out, "stratacache_fleet_flushes_total{{reason=\"{reason}\"}} {count}");
+        let _ = writeln!(
+            out,
+            "stratacache_fleet_flushes_total{{reason=\"{reason}\"}} {count}"
+        );
     }
     out.push_str(&eof);
 }

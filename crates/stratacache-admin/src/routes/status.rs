@@ -11,8 +11,8 @@ use stratacache_monitor::PerformanceSnapshot;
 use crate::auth::ReadAccess;
 use crate::error::{ErrorEnvelope, now_timestamp};
 use crate::schema::{
-    AiSection, ApiSecurity, CacheStatus, FailoverSection, FleetSection, MemorySection, PerformanceSummary, RedisSection,
-    RedisState, RegistrySection, SecurityConfiguration, SecuritySection,
+    AiSection, ApiSecurity, CacheStatus, FailoverSection, FleetSection, MemorySection, PerformanceSummary,
+    RedisSection, RedisState, RegistrySection, SecurityConfiguration, SecuritySection,
 };
 use crate::state::AdminState;
 
