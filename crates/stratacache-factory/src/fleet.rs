@@ -126,7 +126,8 @@ mod listen {
         subscribing: bool,
         bound: Duration,
         shared: Arc<Shared>,
-        current: Mutex<Option<Attached>>,
+        /// `None` once stopped: a primary connected after that is not listened for.
+        current: Mutex<Option<Option<Attached>>>,
     }
 
     /// What the consumer task and the status share.
@@ -162,7 +163,7 @@ mod listen {
                 subscribing,
                 bound,
                 shared: Arc::default(),
-                current: Mutex::new(None),
+                current: Mutex::new(Some(None)),
             }
         }
 
@@ -186,7 +187,13 @@ mod listen {
                 redis: redis.clone(),
                 listening,
             };
-            let previous = self.lock().replace(attached);
+            let mut current = self.lock();
+            let previous = match current.as_mut() {
+                Some(slot) => slot.replace(attached),
+                // Closed while this primary connected: it is not listened for.
+                None => Some(attached),
+            };
+            drop(current);
             drop(previous);
         }
 
@@ -199,7 +206,7 @@ mod listen {
         /// What fleet invalidation is doing now.
         pub(crate) fn status(&self) -> FleetStatus {
             let guard = self.lock();
-            let Some(attached) = guard.as_ref() else {
+            let Some(attached) = guard.as_ref().and_then(Option::as_ref) else {
                 // Not connected yet (a degraded start): nothing published, nothing heard.
                 return FleetStatus {
                     publishing: self.publishing,
@@ -235,7 +242,7 @@ mod listen {
             status
         }
 
-        fn lock(&self) -> std::sync::MutexGuard<'_, Option<Attached>> {
+        fn lock(&self) -> std::sync::MutexGuard<'_, Option<Option<Attached>>> {
             self.current.lock().unwrap_or_else(PoisonError::into_inner)
         }
     }

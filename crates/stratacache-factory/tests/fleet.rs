@@ -263,15 +263,36 @@ async fn a_cache_without_l1_publishes_for_the_others() {
     assert!(s.publishing && !s.subscribing && s.published >= 1, "{s:?}");
 }
 
-/// Closing a built cache ends its subscription.
+/// Subscribers of `namespace`'s channel, as the server counts them (`PUBSUB NUMSUB`).
+fn subscribers(server: &RedisServer, namespace: &str) -> u64 {
+    let out = std::process::Command::new("redis-cli")
+        .args(server.redis_cli_args())
+        .args(["PUBSUB", "NUMSUB", &stratacache_redis::fleet::channel(namespace)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// Closing a built cache ends its subscription on the server, and so does closing the Redis
+/// cache alone (as a registry's closer does).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_ends_the_subscription() {
     let Some(server) = server() else { return };
-    let a = instance(server.url(), &unique_namespace("fleet")).await;
+    let namespace = unique_namespace("fleet");
+    let a = instance(server.url(), &namespace).await;
+    let b = instance(server.url(), &namespace).await;
+    assert_eq!(subscribers(&server, &namespace), 2);
     a.close().await.unwrap();
     assert!(!status(&a).connected);
     let cache: SharedCache = Arc::clone(&a.cache);
     assert!(cache.get("k").await.is_err());
+    b.redis.as_ref().unwrap().close();
+    let deadline = Instant::now() + PATIENCE;
+    while subscribers(&server, &namespace) != 0 {
+        assert!(Instant::now() < deadline, "a subscription outlived its cache");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The least-privilege ACL user of `docs/security.md`, with its namespace: every command the cache

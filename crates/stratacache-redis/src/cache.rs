@@ -27,7 +27,7 @@ pub(crate) struct Inner {
     pub(crate) slots: Box<[Slot]>,
     pub(crate) next: AtomicUsize,
     /// Set by [`RedisCache::close`]: no connection is handed out any more.
-    closed: AtomicBool,
+    pub(crate) closed: AtomicBool,
     /// `{namespace}:`, prepended to every key.
     prefix: String,
     /// The prefix, glob-escaped, for `SCAN MATCH`.
