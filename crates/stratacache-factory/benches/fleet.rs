@@ -226,7 +226,7 @@ fn main() {
         return;
     };
     let (samples, rounds, length, ops) = if full {
-        (1_000, 5, Duration::from_secs(2), 200_000)
+        (1_000, 9, Duration::from_secs(1), 200_000)
     } else {
         (20, 1, Duration::from_millis(100), 1_000)
     };

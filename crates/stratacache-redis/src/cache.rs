@@ -12,6 +12,7 @@ use stratacache_core::{
     async_trait,
 };
 
+use crate::announce::{self, Announce, Announcer, StopOnDrop};
 use crate::config::{RedisConfig, RetryConfig};
 use crate::conn::Idempotence::{Idempotent, ReportsEffect, Write};
 use crate::conn::{Held, Slot};
@@ -42,8 +43,9 @@ pub(crate) struct Inner {
     pub(crate) counters: StatsCounters,
     /// This cache's instance id and message numbering, for fleet invalidation.
     pub(crate) publisher: Publisher,
-    /// Whether writes publish what they changed ([`RedisConfig::publish_invalidations`]).
-    publish: bool,
+    /// What this cache changed, waiting to be announced, when it publishes invalidations
+    /// ([`RedisConfig::publish_invalidations`]); the announcing task ends when this is dropped.
+    announcer: Option<StopOnDrop>,
     /// The namespace's fleet invalidation channel.
     channel: String,
 }
@@ -131,7 +133,10 @@ impl RedisCache {
         }
         let prefix = format!("{}:", config.namespace);
         let scan_prefix = format!("{}:", escape(&config.namespace));
-        Ok(Self {
+        let announcer = config
+            .publish_invalidations
+            .then(|| StopOnDrop(Arc::new(Announcer::default())));
+        let cache = Self {
             inner: Arc::new(Inner {
                 pool,
                 client,
@@ -149,10 +154,14 @@ impl RedisCache {
                 connect_timeout: config.connect_timeout,
                 counters: StatsCounters::default(),
                 publisher,
-                publish: config.publish_invalidations,
+                announcer,
                 channel,
             }),
-        })
+        };
+        if let Some(StopOnDrop(announcer)) = &cache.inner.announcer {
+            tokio::spawn(announce::run(Arc::downgrade(&cache.inner), Arc::clone(announcer)));
+        }
+        Ok(cache)
     }
 
     /// The namespace every key of this cache is stored under (`{namespace}:{key}`).
@@ -227,6 +236,9 @@ impl RedisCache {
         }
         // Closing first: an object handed back afterwards is dropped, not kept idle.
         inner.pool.close();
+        if let Some(StopOnDrop(announcer)) = &inner.announcer {
+            announcer.stop();
+        }
         for slot in &inner.slots {
             drop(slot.take());
         }
@@ -272,75 +284,40 @@ impl RedisCache {
         .await
     }
 
-    /// The `PUBLISH`es announcing that `keys` changed, when this cache publishes invalidations
-    /// (none otherwise): one message per [`KEYS_PER_MESSAGE`] keys.
-    fn announce_keys(&self, keys: &[&str]) -> Vec<redis::Cmd> {
-        if !self.inner.publish {
-            return Vec::new();
+    /// What announces, once dropped, that `keys` changed (nothing when this cache does not
+    /// publish): create it before the change's command, so that it announces after the command
+    /// returned, failed or was cancelled.
+    fn announcing<'a>(&'a self, keys: &'a [&'a str]) -> Announce<'a> {
+        match &self.inner.announcer {
+            Some(StopOnDrop(announcer)) => Announce::Keys(announcer, keys),
+            None => Announce::Nothing,
         }
-        keys.chunks(KEYS_PER_MESSAGE)
-            .map(|chunk| self.publish_cmd(Scope::Keys(chunk.iter().map(|k| (*k).to_owned()).collect())))
-            .collect()
     }
 
-    fn publish_cmd(&self, scope: Scope) -> redis::Cmd {
+    /// As [`announcing`](Self::announcing), for a pattern (`Some`) or a clear (`None`).
+    fn announcing_removal<'a>(&'a self, pattern: Option<&'a str>) -> Announce<'a> {
+        match (&self.inner.announcer, pattern) {
+            (Some(StopOnDrop(announcer)), Some(pattern)) => Announce::Pattern(announcer, pattern),
+            (Some(StopOnDrop(announcer)), None) => Announce::Clear(announcer),
+            (None, _) => Announce::Nothing,
+        }
+    }
+
+    /// The `PUBLISH` of the next message, announcing `scope`.
+    pub(crate) fn publish_cmd(&self, scope: Scope) -> redis::Cmd {
         let message = self.inner.publisher.announce(scope).encode();
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(&self.inner.channel).arg(message);
         cmd
     }
 
-    /// Publishes `scope` on its own (after a `SCAN` walk, which has no single command to pipeline
-    /// it with). A failure is logged, not returned: the change is made, and the other instances
-    /// see the skipped sequence number at this instance's next message and flush.
-    async fn announce(&self, scope: Scope) {
-        if !self.inner.publish {
-            return;
-        }
-        let cmd = &self.publish_cmd(scope);
-        if let Err(e) = self
-            .run("PUBLISH", Idempotent, |mut c| async move {
-                cmd.query_async::<u64>(&mut c).await
-            })
-            .await
-        {
-            tracing::warn!(error = %e, "fleet invalidation: PUBLISH failed; other instances will flush");
-        }
-    }
-
-    /// Runs a removal (`DEL`/`UNLINK`) that replies a count, with `announcements` pipelined
-    /// after it; without announcements, the plain command as before fleet invalidation.
-    async fn removal(
-        &self,
-        what: &'static str,
-        cmd: redis::Cmd,
-        announcements: Vec<redis::Cmd>,
-    ) -> Result<u64> {
-        if announcements.is_empty() {
-            let cmd = &cmd;
-            return self
-                .run(what, ReportsEffect, |mut c| async move {
-                    cmd.query_async(&mut c).await
-                })
-                .await;
-        }
-        let pipe = &Self::with_announcements(cmd, announcements);
-        let (n,): (u64,) = self
-            .run(what, ReportsEffect, |mut c| async move {
-                pipe.query_async(&mut c).await
-            })
-            .await?;
-        Ok(n)
-    }
-
-    /// `cmd`, with `announcements` pipelined after it (ignored replies), as one round trip.
-    fn with_announcements(cmd: redis::Cmd, announcements: Vec<redis::Cmd>) -> redis::Pipeline {
-        let mut pipe = redis::pipe();
-        pipe.add_command(cmd);
-        for announcement in announcements {
-            pipe.add_command(announcement).ignore();
-        }
-        pipe
+    /// Runs a removal (`DEL`/`UNLINK`) that replies a count.
+    async fn removal(&self, what: &'static str, cmd: redis::Cmd) -> Result<u64> {
+        let cmd = &cmd;
+        self.run(what, ReportsEffect, |mut c| async move {
+            cmd.query_async(&mut c).await
+        })
+        .await
     }
 
     /// This cache's instance id: the origin of the invalidations it publishes, and the one whose
@@ -351,7 +328,7 @@ impl RedisCache {
 
     /// Whether this cache publishes invalidations ([`RedisConfig::publish_invalidations`]).
     pub fn publishes_invalidations(&self) -> bool {
-        self.inner.publish
+        self.inner.announcer.is_some()
     }
 
     /// How many invalidation messages this cache has numbered and sent with its changes (the
@@ -382,9 +359,6 @@ impl RedisCache {
         Ok(removed)
     }
 }
-
-/// How many keys one fleet invalidation message names at most (a batch is announced in several).
-const KEYS_PER_MESSAGE: usize = 256;
 
 /// `PTTL`'s reply as a remaining lifetime: -2 absent, -1 no expiry. A key about to expire (0 ms)
 /// reports 1 ms, so that a copy made from it is still valid and expires at once.
@@ -420,21 +394,13 @@ impl Cache for RedisCache {
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
         let expiry = self.resolve(ttl)?;
-        let cmd = set_cmd(&self.redis_key(key), &value, expiry);
-        let announcements = self.announce_keys(&[key]);
-        if announcements.is_empty() {
-            let cmd = &cmd;
-            self.run("SET", Write, |mut c| async move {
-                cmd.query_async::<()>(&mut c).await
-            })
-            .await?;
-        } else {
-            let pipe = &Self::with_announcements(cmd, announcements);
-            self.run("SET", Write, |mut c| async move {
-                pipe.query_async::<()>(&mut c).await
-            })
-            .await?;
-        }
+        let cmd = &set_cmd(&self.redis_key(key), &value, expiry);
+        let keys = [key];
+        let _announce = self.announcing(&keys);
+        self.run("SET", Write, |mut c| async move {
+            cmd.query_async::<()>(&mut c).await
+        })
+        .await?;
         self.inner.counters.record_writes(1);
         Ok(())
     }
@@ -442,7 +408,9 @@ impl Cache for RedisCache {
     async fn delete(&self, key: &str) -> Result<bool> {
         let mut del = redis::cmd("DEL");
         del.arg(self.redis_key(key));
-        let n = self.removal("DEL", del, self.announce_keys(&[key])).await?;
+        let keys = [key];
+        let _announce = self.announcing(&keys);
+        let n = self.removal("DEL", del).await?;
         self.inner.counters.record_removals(n);
         Ok(n > 0)
     }
@@ -454,7 +422,8 @@ impl Cache for RedisCache {
         }
         let mut unlink = redis::cmd("UNLINK");
         unlink.arg(keys.iter().map(|k| self.redis_key(k)).collect::<Vec<_>>());
-        let n = self.removal("UNLINK", unlink, self.announce_keys(keys)).await?;
+        let _announce = self.announcing(keys);
+        let n = self.removal("UNLINK", unlink).await?;
         self.inner.counters.record_removals(n);
         Ok(n)
     }
@@ -524,9 +493,7 @@ impl Cache for RedisCache {
                 .ignore();
         }
         let keys: Vec<&str> = entries.iter().map(|(key, _)| *key).collect();
-        for announcement in self.announce_keys(&keys) {
-            pipe.add_command(announcement).ignore();
-        }
+        let _announce = self.announcing(&keys);
         let pipe = &pipe;
         self.run("SET pipeline", Write, |mut c| async move {
             pipe.query_async::<()>(&mut c).await
@@ -542,24 +509,23 @@ impl Cache for RedisCache {
         if let Some(key) = Glob::new(pattern).literal() {
             let mut unlink = redis::cmd("UNLINK");
             unlink.arg(self.redis_key(&key));
-            let n = self
-                .removal("UNLINK", unlink, self.announce_keys(&[&*key]))
-                .await?;
+            let keys = [&*key];
+            let _announce = self.announcing(&keys);
+            let n = self.removal("UNLINK", unlink).await?;
             self.inner.counters.record_removals(n);
             return Ok(n);
         }
         let full = format!("{}{pattern}", self.inner.scan_prefix);
-        // Announced whatever the walk's outcome: a failed walk may have removed some keys.
-        let removed = self.scan_unlink(&full).await;
-        self.announce(Scope::Pattern(pattern.to_owned())).await;
-        removed
+        // Announced whatever the walk's outcome: a failed or cancelled walk may have removed
+        // some keys.
+        let _announce = self.announcing_removal(Some(pattern));
+        self.scan_unlink(&full).await
     }
 
     async fn clear(&self) -> Result<()> {
         let all = format!("{}*", self.inner.scan_prefix);
-        let cleared = self.scan_unlink(&all).await;
-        self.announce(Scope::Clear).await;
-        cleared.map(|_| ())
+        let _announce = self.announcing_removal(None);
+        self.scan_unlink(&all).await.map(|_| ())
     }
 
     async fn health(&self) -> Health {

@@ -169,9 +169,11 @@ pub struct RedisConfig {
     /// Authentication and TLS.
     #[serde(default)]
     pub security: SecurityConfig,
-    /// Whether every write, removal, invalidation and clear also `PUBLISH`es what it changed on
-    /// the namespace's fleet invalidation channel (in the same pipeline as the write), so that
-    /// other instances' memory tiers drop their copies. Default `false`; see
+    /// Whether every write, removal, invalidation and clear also announces what it changed on
+    /// the namespace's fleet invalidation channel, so that other instances' memory tiers drop
+    /// their copies: once the change's command returned (or failed, or was cancelled), its keys
+    /// are queued, and a background task publishes what is queued in batches (group commit: at
+    /// most one pipeline of `PUBLISH`es per round trip and per millisecond). Default `false`; see
     /// [`fleet`](crate::fleet) and `docs/adr/0003-fleet-invalidation-pubsub.md`.
     #[serde(default)]
     pub publish_invalidations: bool,

@@ -31,7 +31,7 @@ async fn plain() {
     conforms(RedisMode::Plain, 4).await;
 }
 
-/// Every write also publishes its fleet invalidation message in the same pipeline: replies
+/// Every change is also announced on the fleet invalidation channel (in batches, after it): replies
 /// (DEL's count, UNLINK's) and semantics are unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_publishing_invalidations() {

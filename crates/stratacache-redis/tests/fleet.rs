@@ -1,5 +1,5 @@
 //! Fleet invalidation over a real redis-server: two caches on one server, one publishing what its
-//! writes change (in the write's own pipeline), the other receiving it; the subscription skips
+//! writes change (queued after each change, published in batches), the other receiving it; the subscription skips
 //! its own messages, flushes on an undecodable one, and flushes, resubscribes and flushes again
 //! when its connection is killed or the server restarts.
 
@@ -279,4 +279,45 @@ async fn a_user_without_the_channel_cannot_turn_publishing_on() {
     assert!(!err.to_string().contains("pw-0123456789"), "{err}");
     config.publish_invalidations = false;
     RedisCache::connect(config).await.unwrap();
+}
+
+/// Many concurrent writes are announced in fewer messages than writes (group commit), and every
+/// key reaches the other instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_are_announced_in_batches() {
+    use std::collections::HashSet;
+    use stratacache_core::{Bytes, Cache, Ttl};
+
+    let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+        return;
+    };
+    let mut config = common::config_for(&server);
+    config.publish_invalidations = true;
+    let a = common::connect(config.clone()).await;
+    let b = common::connect(config).await;
+    let (_subscription, mut actions) = subscribed(&b).await;
+    let published = a.invalidations_published();
+    let writes = (0..400).map(|i| {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.set(&format!("k{i}"), Bytes::from_static(b"v"), Ttl::Never)
+                .await
+        })
+    });
+    for write in writes.collect::<Vec<_>>() {
+        write.await.unwrap().unwrap();
+    }
+    let mut heard = HashSet::new();
+    let mut messages = 0;
+    while heard.len() < 400 {
+        match next(&mut actions).await {
+            Action::Apply(Scope::Keys(keys)) => {
+                messages += 1;
+                heard.extend(keys);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(a.invalidations_published() - published, messages);
+    assert!(messages < 400, "one message per write: {messages}");
 }
