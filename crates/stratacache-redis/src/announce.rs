@@ -213,7 +213,7 @@ mod tests {
         let queue = Queue {
             keys: vec![
                 long.clone(),
-                long.clone(),
+                long,
                 "short".to_owned(),
                 "x".repeat(200 * 1024),
             ],
