@@ -211,12 +211,7 @@ mod tests {
 
         let long = "x".repeat(40 * 1024);
         let queue = Queue {
-            keys: vec![
-                long.clone(),
-                long,
-                "short".to_owned(),
-                "x".repeat(200 * 1024),
-            ],
+            keys: vec![long.clone(), long, "short".to_owned(), "x".repeat(200 * 1024)],
             ..Queue::default()
         };
         let scopes = queue.into_scopes();
