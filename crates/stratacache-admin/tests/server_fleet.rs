@@ -8,7 +8,7 @@
 //! was told (printed with `--nocapture`); `cargo xtask bench fleet` measures the propagation
 //! itself.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
