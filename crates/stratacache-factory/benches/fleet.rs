@@ -94,7 +94,8 @@ async fn propagation(server: &RedisServer, samples: usize) {
             .set(KEY, Bytes::from(now_ns().to_string()), Ttl::Never)
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(3)).await;
+        // Far apart: a write overwritten before B saw it would drop a slow sample.
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     a.cache.set(KEY, Bytes::from("0"), Ttl::Never).await.unwrap();
     let micros: Vec<f64> = lines
