@@ -91,7 +91,8 @@ async fn operator_changes_through_the_api_reach_every_instance() {
         (fleet["publishing"].as_bool(), fleet["subscribing"].as_bool()),
         (Some(true), Some(true))
     );
-    assert!(fleet["counters"]["applied"].as_u64().unwrap() >= 3, "{fleet}");
+    // A's three writes, in one message or more (announcements are batched).
+    assert!(fleet["counters"]["applied"].as_u64().unwrap() >= 1, "{fleet}");
     // PUT, DELETE and the invalidation: one message each, at least.
     assert!(
         fleet["counters"]["published"].as_u64().unwrap() >= published_before + 3,
@@ -102,7 +103,8 @@ async fn operator_changes_through_the_api_reach_every_instance() {
 
     let metrics = server.get("/internal/cache/metrics", &[]).await.json();
     assert_eq!(metrics["fleet"]["connected"], true, "{metrics}");
-    assert!(metrics["fleet"]["received"].as_u64().unwrap() >= 6, "{metrics}");
+    // B's own three messages and at least one of A's.
+    assert!(metrics["fleet"]["received"].as_u64().unwrap() >= 4, "{metrics}");
 
     let scrape = server.get("/metrics", &[]).await.text();
     assert_prometheus_text(&scrape);
