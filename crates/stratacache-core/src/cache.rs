@@ -151,6 +151,35 @@ pub trait Cache: Send + Sync {
     /// Backend failures.
     async fn clear(&self) -> Result<()>;
 
+    /// Adds `key` to each of `tags` (an entry written with `ttl`, which the backend may use to
+    /// let its tag records expire with their entries). Tags name groups of entries that
+    /// [`remove_tagged`](Cache::remove_tagged) removes together; a tag stays on a key until the
+    /// key is deleted, expires or is removed. Applications call
+    /// [`TagsExt::set_with_tags`](crate::TagsExt::set_with_tags), which writes the entry first.
+    ///
+    /// The default refuses: a backend without tag support says so rather than dropping them.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) by default; an invalid tag
+    /// ([`validate_tag`](crate::validate_tag)) or TTL; backend failures.
+    async fn add_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        let _ = (key, tags, ttl);
+        Err(crate::tags::unsupported())
+    }
+
+    /// Removes every entry tagged `tag` and the tag itself, and returns the keys of the entries
+    /// it removed. A [`set_with_tags`](crate::TagsExt::set_with_tags) running at the same time is
+    /// either removed or keeps its entry and its tag.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_tags`](Cache::add_tags).
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        let _ = tag;
+        Err(crate::tags::unsupported())
+    }
+
     /// Checks that the cache can serve requests. Never fails: problems are reported in the
     /// returned [`Health`].
     async fn health(&self) -> Health;

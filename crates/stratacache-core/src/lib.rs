@@ -17,6 +17,7 @@ mod scan;
 mod secret;
 mod server;
 mod stats;
+mod tags;
 mod timestamp;
 mod ttl;
 mod typed;
@@ -39,6 +40,7 @@ pub use scan::ScanKeys;
 pub use secret::Secret;
 pub use server::{BackendServer, ServerAuth, ServerStatus};
 pub use stats::{CacheStats, CompressionStats, EncryptionStats, Health, HealthStatus, StatsCounters};
+pub use tags::{MAX_TAG_LEN, MAX_TAGS, TagsExt, validate_tag, validate_tags};
 pub use timestamp::format_timestamp;
 pub use ttl::{Expiry, MAX_TTL, MIN_TTL, Ttl};
 #[cfg(feature = "postcard")]

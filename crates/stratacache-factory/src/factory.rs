@@ -115,6 +115,21 @@ impl BuiltCache {
         None
     }
 
+    /// [`invalidate_tag`](stratacache_core::TagsExt::invalidate_tag), recording `context` with
+    /// the invalidation when monitoring is on (as the pattern `tag:<tag>`).
+    ///
+    /// # Errors
+    ///
+    /// An invalid tag; those of the cache.
+    pub async fn invalidate_tag_with_context(&self, tag: &str, context: &str) -> Result<u64> {
+        stratacache_core::validate_tag(tag)?;
+        let removed = match &self.monitored {
+            Some(monitored) => monitored.remove_tagged_with_context(tag, context).await?,
+            None => self.cache.remove_tagged(tag).await?,
+        };
+        Ok(removed.len() as u64)
+    }
+
     /// Whether the cache started on its memory fallback.
     pub fn is_degraded(&self) -> bool {
         self.degraded.is_some()

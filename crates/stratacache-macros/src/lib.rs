@@ -209,6 +209,34 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
             #core::Cache::invalidate_pattern(&(#target), pattern)
         }
     };
+    let add_tags = quote! {
+        #[inline]
+        fn add_tags<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+            &'life0 self,
+            key: &'life1 str,
+            tags: &'life2 [&'life3 str],
+            ttl: #core::Ttl,
+        ) -> ::core::pin::Pin<::std::boxed::Box<
+            dyn ::core::future::Future<Output = #core::Result<()>> + ::core::marker::Send + 'async_trait
+        >>
+        where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, 'life3: 'async_trait,
+            Self: 'async_trait
+        {
+            #core::Cache::add_tags(&(#target), key, tags, ttl)
+        }
+    };
+    let remove_tagged = quote! {
+        #[inline]
+        fn remove_tagged<'life0, 'life1, 'async_trait>(&'life0 self, tag: &'life1 str)
+            -> ::core::pin::Pin<::std::boxed::Box<
+                dyn ::core::future::Future<Output = #core::Result<::std::vec::Vec<::std::string::String>>>
+                    + ::core::marker::Send + 'async_trait
+            >>
+        where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait
+        {
+            #core::Cache::remove_tagged(&(#target), tag)
+        }
+    };
     vec![
         (
             "get",
@@ -243,6 +271,8 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
         ("set_many", set_many),
         ("invalidate_pattern", invalidate),
         ("clear", plain("clear", fut(result(quote!(()))))),
+        ("add_tags", add_tags),
+        ("remove_tagged", remove_tagged),
         ("health", plain("health", fut(quote!(#core::Health)))),
         ("stats", plain("stats", fut(quote!(#core::CacheStats)))),
         ("close", plain("close", fut(result(quote!(()))))),

@@ -13,6 +13,7 @@ use stratacache_core::{
 };
 
 use crate::sizes::{Sizes, entry_size};
+use crate::tags::TagIndex;
 use crate::{EvictionPolicy, MemoryConfig};
 
 /// A stored value and the instant it expires (`None`: never).
@@ -125,6 +126,8 @@ pub struct MemoryCache {
     max_entry_bytes: Option<u64>,
     /// Set by [`MemoryCache::close`], shared by the clones.
     closed: Arc<AtomicBool>,
+    /// Which keys carry which tag.
+    pub(crate) tags: Arc<TagIndex>,
 }
 
 impl std::fmt::Debug for MemoryCache {
@@ -166,8 +169,13 @@ impl MemoryCache {
         let sizes = Arc::new(Sizes::default());
         let listener_counters = Arc::clone(&counters);
         let listener_sizes = Arc::clone(&sizes);
+        let tags = Arc::new(TagIndex::default());
+        let listener_tags = Arc::clone(&tags);
         let listener = move |key: Arc<String>, entry: Entry, cause: RemovalCause| {
             listener_sizes.removed(&key, &entry.value);
+            if cause != RemovalCause::Replaced {
+                listener_tags.forget_key(&key);
+            }
             match cause {
                 RemovalCause::Size => listener_counters.record_eviction(),
                 RemovalCause::Expired => listener_counters.record_expiration(),
@@ -207,6 +215,7 @@ impl MemoryCache {
             config: Arc::new(config),
             max_entry_bytes,
             closed: Arc::new(AtomicBool::new(false)),
+            tags,
         })
     }
 
@@ -241,7 +250,14 @@ impl MemoryCache {
         if !self.closed.swap(true, Ordering::SeqCst) {
             // Frees the memory now; moka drops the entries at its next maintenance run.
             self.cache.invalidate_all();
+            self.tags.clear();
         }
+    }
+
+    /// How many tags, and how many (tag, key) memberships, the tag index holds: it shrinks as
+    /// tagged entries are deleted, expire or are evicted.
+    pub fn tag_index_size(&self) -> (usize, usize) {
+        self.tags.size()
     }
 
     /// Whether [`close`](Self::close) was called (on this cache or a clone).
@@ -405,8 +421,33 @@ impl Cache for MemoryCache {
         Ok(removed)
     }
 
+    async fn add_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        self.check_open()?;
+        self.counted(stratacache_core::validate_tags(tags).and_then(|()| ttl.check()))?;
+        self.tags.add(key, tags);
+        // A key already gone (deleted or expired before it was tagged) carries no tag.
+        if !self.cache.contains_key(key) {
+            self.tags.forget_key(key);
+        }
+        Ok(())
+    }
+
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        self.check_open()?;
+        self.counted(stratacache_core::validate_tag(tag))?;
+        let mut removed = Vec::new();
+        for key in self.tags.take(tag) {
+            if self.cache.remove(key.as_str()).await.is_some_and(|e| e.is_live()) {
+                removed.push(key);
+            }
+        }
+        self.counters.record_removals(removed.len() as u64);
+        Ok(removed)
+    }
+
     async fn clear(&self) -> Result<()> {
         self.check_open()?;
+        self.tags.clear();
         self.cache.run_pending_tasks().await;
         let live = self.cache.iter().filter(|(_, e)| e.is_live()).count() as u64;
         self.cache.invalidate_all();

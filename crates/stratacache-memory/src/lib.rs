@@ -6,6 +6,7 @@ mod cache;
 mod config;
 mod scan;
 mod sizes;
+mod tags;
 
 #[cfg(test)]
 mod size_tests;

@@ -145,6 +145,33 @@ impl<C: Cache> Monitored<C> {
         result
     }
 
+    /// [`remove_tagged`](Cache::remove_tagged), recorded in the invalidation analytics as the
+    /// pattern `tag:<tag>` with `context`.
+    ///
+    /// # Errors
+    ///
+    /// Those of the inner cache.
+    pub async fn remove_tagged_with_context(&self, tag: &str, context: &str) -> Result<Vec<String>> {
+        let start = Instant::now();
+        let result = self.inner.remove_tagged(tag).await;
+        let elapsed = start.elapsed();
+        match &result {
+            Ok(removed) => {
+                self.monitor.record(Operation::Invalidate, elapsed, Outcome::Ok);
+                self.monitor.record_invalidation(
+                    &format!("tag:{tag}"),
+                    removed.len() as u64,
+                    elapsed,
+                    context,
+                );
+            }
+            Err(e) => self
+                .monitor
+                .record(Operation::Invalidate, elapsed, Outcome::Error(e.kind())),
+        }
+        result
+    }
+
     /// The monitor's statistics with the inner cache's [`stats`](Cache::stats) (compression,
     /// encryption, memory).
     pub async fn snapshot(&self) -> PerformanceSnapshot {
@@ -218,5 +245,9 @@ impl<C: Cache> Cache for Monitored<C> {
 
     async fn clear(&self) -> Result<()> {
         self.timed(Operation::Clear, self.inner.clear(), ok).await
+    }
+
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        self.remove_tagged_with_context(tag, "").await
     }
 }

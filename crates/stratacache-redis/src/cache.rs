@@ -522,6 +522,26 @@ impl Cache for RedisCache {
         self.scan_unlink(&full).await
     }
 
+    async fn add_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        let checked = stratacache_core::validate_tags(tags).and_then(|()| self.resolve(ttl));
+        let expiry = checked.inspect_err(|_| self.inner.counters.record_error())?;
+        if tags.is_empty() {
+            return Ok(());
+        }
+        self.add_tags_impl(key, tags, expiry).await
+    }
+
+    /// One script: the tag's set and its entries go at once (see the module `tags`); what it
+    /// removed is announced to the other instances as keys.
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        stratacache_core::validate_tag(tag).inspect_err(|_| self.inner.counters.record_error())?;
+        let removed = self.remove_tagged_impl(tag).await?;
+        let keys: Vec<&str> = removed.iter().map(String::as_str).collect();
+        drop(self.announcing(&keys));
+        self.inner.counters.record_removals(removed.len() as u64);
+        Ok(removed)
+    }
+
     async fn clear(&self) -> Result<()> {
         let all = format!("{}*", self.inner.scan_prefix);
         let _announce = self.announcing_removal(None);

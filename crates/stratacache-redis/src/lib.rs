@@ -11,6 +11,7 @@ mod error;
 pub mod fleet;
 mod scan;
 mod status;
+mod tags;
 
 pub use cache::RedisCache;
 pub use config::{

@@ -55,6 +55,14 @@ impl Cache for Empty {
     async fn clear(&self) -> Result<()> {
         Ok(())
     }
+    async fn add_tags(&self, _: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        stratacache_core::validate_tags(tags)?;
+        ttl.check()
+    }
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        stratacache_core::validate_tag(tag)?;
+        Ok(Vec::new())
+    }
     async fn health(&self) -> Health {
         Health::healthy("empty")
     }
@@ -88,6 +96,10 @@ pub enum Op {
     InvalidatePattern,
     /// [`Cache::clear`].
     Clear,
+    /// [`Cache::add_tags`].
+    AddTags,
+    /// [`Cache::remove_tagged`].
+    RemoveTagged,
     /// [`Cache::health`].
     Health,
     /// [`Cache::stats`].
@@ -96,14 +108,14 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in trait order: [`Op::DATA`], then `health` and `stats`.
-    pub const ALL: [Op; 13] = {
-        let mut all = [Op::Health; 13];
+    pub const ALL: [Op; 15] = {
+        let mut all = [Op::Health; 15];
         let mut i = 0;
         while i < Op::DATA.len() {
             all[i] = Op::DATA[i];
             i += 1;
         }
-        all[12] = Op::Stats;
+        all[14] = Op::Stats;
         all
     };
 
@@ -111,22 +123,31 @@ impl Op {
     pub const READS: [Op; 5] = [Op::Get, Op::GetWithTtl, Op::GetMany, Op::Exists, Op::Ttl];
 
     /// The operations that change data (`set`, `set_many`, `delete`, `delete_many`,
-    /// `invalidate_pattern`, `clear`).
-    pub const WRITES: [Op; 6] = [
+    /// `invalidate_pattern`, `clear`, `add_tags`, `remove_tagged`).
+    pub const WRITES: [Op; 8] = [
         Op::Set,
         Op::SetMany,
         Op::Delete,
         Op::DeleteMany,
         Op::InvalidatePattern,
         Op::Clear,
+        Op::AddTags,
+        Op::RemoveTagged,
     ];
 
-    /// The operations that remove data (`delete`, `delete_many`, `invalidate_pattern`, `clear`).
-    pub const REMOVALS: [Op; 4] = [Op::Delete, Op::DeleteMany, Op::InvalidatePattern, Op::Clear];
+    /// The operations that remove data (`delete`, `delete_many`, `invalidate_pattern`, `clear`,
+    /// `remove_tagged`).
+    pub const REMOVALS: [Op; 5] = [
+        Op::Delete,
+        Op::DeleteMany,
+        Op::InvalidatePattern,
+        Op::Clear,
+        Op::RemoveTagged,
+    ];
 
     /// The data operations: [`Op::READS`] and [`Op::WRITES`], every operation but `health` and
     /// `stats`.
-    pub const DATA: [Op; 11] = [
+    pub const DATA: [Op; 13] = [
         Op::Get,
         Op::Set,
         Op::Delete,
@@ -138,6 +159,8 @@ impl Op {
         Op::SetMany,
         Op::InvalidatePattern,
         Op::Clear,
+        Op::AddTags,
+        Op::RemoveTagged,
     ];
 }
 
@@ -596,6 +619,16 @@ impl Cache for ScriptedCache {
     async fn clear(&self) -> Result<()> {
         self.guard(Op::Clear, &[], None).await?;
         self.leave(Op::Clear, &[], self.inner.clear().await).await
+    }
+    async fn add_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        self.guard(Op::AddTags, &[key], Some(ttl)).await?;
+        self.leave(Op::AddTags, &[key], self.inner.add_tags(key, tags, ttl).await)
+            .await
+    }
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        self.guard(Op::RemoveTagged, &[tag], None).await?;
+        self.leave(Op::RemoveTagged, &[tag], self.inner.remove_tagged(tag).await)
+            .await
     }
     async fn health(&self) -> Health {
         match self.enter(Op::Health, &[], None).await {

@@ -72,6 +72,8 @@ async fn call_every_method(cache: &dyn Cache) {
         .unwrap();
     cache.invalidate_pattern("p:*").await.unwrap();
     cache.clear().await.unwrap();
+    cache.add_tags("k", &["t"], Ttl::Default).await.unwrap();
+    cache.remove_tagged("t").await.unwrap();
     cache.health().await;
     cache.stats().await;
     cache.close().await.unwrap();

@@ -29,6 +29,7 @@ enum Fault {
 #[derive(Debug)]
 struct MapCache {
     entries: Mutex<HashMap<String, (Bytes, Option<Instant>)>>,
+    tags: Mutex<HashMap<String, Vec<String>>>,
     counters: StatsCounters,
     default_ttl: Option<Duration>,
     fault: Fault,
@@ -38,6 +39,7 @@ impl MapCache {
     fn new(default_ttl: Option<Duration>, fault: Fault) -> Self {
         Self {
             entries: Mutex::default(),
+            tags: Mutex::default(),
             counters: StatsCounters::default(),
             default_ttl,
             fault,
@@ -134,6 +136,29 @@ impl Cache for MapCache {
         Ok(())
     }
 
+    async fn add_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        stratacache_core::validate_tags(tags)?;
+        ttl.check()?;
+        let mut map = self.tags.lock().unwrap();
+        for tag in tags {
+            map.entry((*tag).to_owned()).or_default().push(key.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        stratacache_core::validate_tag(tag)?;
+        let keys = self.tags.lock().unwrap().remove(tag).unwrap_or_default();
+        let mut removed = Vec::new();
+        for key in keys {
+            if self.live(&key).is_some() && self.entries.lock().unwrap().remove(&key).is_some() {
+                removed.push(key);
+            }
+        }
+        self.counters.record_removals(removed.len() as u64);
+        Ok(removed)
+    }
+
     async fn health(&self) -> Health {
         if self.fault == Fault::HealthHangs {
             std::future::pending::<()>().await;
@@ -193,7 +218,7 @@ fn every_failing_case_is_reported_by_name() {
     let message = run_isolated(Fault::ExistsIsARead, |s| s).unwrap_err();
     assert!(
         message.starts_with(
-            "conformance suite: 2 of 18 cases failed (exists, stats_accuracy), 16 passed, 0 skipped"
+            "conformance suite: 2 of 21 cases failed (exists, stats_accuracy), 19 passed, 0 skipped"
         ),
         "{message}"
     );
@@ -211,7 +236,7 @@ fn every_failing_case_is_reported_by_name() {
 fn a_panicking_case_does_not_stop_the_others() {
     let message = run_isolated(Fault::ClearPanics, |s| s).unwrap_err();
     assert!(
-        message.starts_with("conformance suite: 1 of 18 cases failed (clear), 17 passed"),
+        message.starts_with("conformance suite: 1 of 21 cases failed (clear), 20 passed"),
         "{message}"
     );
     assert!(
@@ -224,7 +249,7 @@ fn a_panicking_case_does_not_stop_the_others() {
 fn a_hanging_case_times_out() {
     let message = run_isolated(Fault::HealthHangs, |s| s.case_timeout(Duration::from_secs(2))).unwrap_err();
     assert!(
-        message.starts_with("conformance suite: 1 of 18 cases failed (health)"),
+        message.starts_with("conformance suite: 1 of 21 cases failed (health)"),
         "{message}"
     );
     assert!(message.contains("did not finish within 2s"), "{message}");
@@ -250,7 +275,7 @@ fn skipping_an_unknown_case_panics() {
 #[test]
 fn case_names_are_unique_and_complete() {
     let names = conformance::case_names();
-    assert_eq!(names.len(), 18);
+    assert_eq!(names.len(), 21);
     let unique: std::collections::BTreeSet<_> = names.iter().collect();
     assert_eq!(unique.len(), names.len());
     assert_eq!(names.first(), Some(&"round_trips"));

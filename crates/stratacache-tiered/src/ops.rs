@@ -269,6 +269,23 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
         }
     }
 
+    /// Tags live in L2 only: L1 holds copies, and drops them by key when a tag is removed.
+    async fn add_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        let added = self.l2.add_tags(key, tags, ttl).await;
+        self.counted(added)
+    }
+
+    /// L2 removes the tagged entries and says which; then their L1 copies go, through the same
+    /// coherence bookkeeping as [`forget_keys`](TieredCache::forget_keys).
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        let removed = self.l2.remove_tagged(tag).await;
+        let removed = self.counted(removed)?;
+        let keys: Vec<&str> = removed.iter().map(String::as_str).collect();
+        // A failure is counted as an L1 error; the copies then live at most `l1_ttl`.
+        let _ = self.forget_keys(&keys).await;
+        Ok(removed)
+    }
+
     async fn clear(&self) -> Result<()> {
         let ticket = self.coherence.invalidate(Scope::All);
         let first = self.l1_result(self.l1.clear().await);

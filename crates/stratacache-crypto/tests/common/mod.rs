@@ -2,7 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use stratacache_core::{Bytes, Cache, CacheStats, Expiry, Health, LayerExt, Result, Ttl};
+use stratacache_core::{Bytes, Cache, Expiry, LayerExt, Result, Ttl};
 use stratacache_crypto::{Encrypted, EncryptionKey, EncryptionLayer, KeyRing, PlaintextPolicy};
 use stratacache_memory::MemoryCache;
 
@@ -51,22 +51,11 @@ fn unshare(b: &Bytes) -> Bytes {
     Bytes::from(b.to_vec())
 }
 
+#[stratacache_core::forward(self.0)]
 #[stratacache_core::async_trait]
 impl<C: Cache> Cache for Unshared<C> {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         Ok(self.0.get(key).await?.as_ref().map(unshare))
-    }
-    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.0.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.0.exists(key).await
-    }
-    async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
-        self.0.ttl(key).await
     }
     async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
         Ok(self.0.get_with_ttl(key).await?.map(|(v, e)| (unshare(&v), e)))
@@ -79,18 +68,6 @@ impl<C: Cache> Cache for Unshared<C> {
             .into_iter()
             .map(|v| v.as_ref().map(unshare))
             .collect())
-    }
-    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        self.0.invalidate_pattern(pattern).await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.0.clear().await
-    }
-    async fn health(&self) -> Health {
-        self.0.health().await
-    }
-    async fn stats(&self) -> CacheStats {
-        self.0.stats().await
     }
 }
 

@@ -67,6 +67,7 @@ impl Shared {
             }
             Effect::Keys(keys) => fallback.delete_many(keys).await.map(drop),
             Effect::Pattern(pattern) => fallback.invalidate_pattern(pattern).await.map(drop),
+            Effect::Tag(tag) => fallback.remove_tagged(tag).await.map(drop),
             Effect::Clear => fallback.clear().await,
         };
         if let Err(error) = removed {
@@ -143,6 +144,14 @@ impl Cache for FailoverCache {
 
     async fn clear(&self) -> Result<()> {
         route!(self, Effect::Clear, |cache| cache.clear())
+    }
+
+    async fn add_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
+        route!(self, Effect::Key(key), |cache| cache.add_tags(key, tags, ttl))
+    }
+
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        route!(self, Effect::Tag(tag), |cache| cache.remove_tagged(tag))
     }
 
     /// On the primary: its report, `Healthy` when both tiers are (`Degraded` when only one is,

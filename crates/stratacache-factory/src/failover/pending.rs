@@ -18,6 +18,8 @@ pub(super) enum Effect<'a> {
     Entries(&'a [(&'a str, Bytes)]),
     /// Every key matching a pattern (`invalidate_pattern`).
     Pattern(&'a str),
+    /// Every key with a tag (`remove_tagged`).
+    Tag(&'a str),
     /// Every key (`clear`).
     Clear,
 }
@@ -29,6 +31,13 @@ impl Effect<'_> {
     }
 }
 
+/// Which set [`Pending::add_scope`] adds to.
+#[derive(Clone, Copy)]
+enum Scope {
+    Pattern,
+    Tag,
+}
+
 /// Keys and patterns changed through the fallback, or a clear, bounded by `max_replay_keys`.
 ///
 /// Only what this instance changed is ever recorded, so a replay never touches another
@@ -38,6 +47,8 @@ impl Effect<'_> {
 pub(super) struct Pending {
     pub(super) keys: HashSet<String>,
     pub(super) patterns: HashSet<String>,
+    /// Tags removed through the fallback: the primary's entries with them go too.
+    pub(super) tags: HashSet<String>,
     /// `clear()` was called through the fallback: clearing the primary covers the keys and
     /// patterns, which are then empty.
     pub(super) clear: bool,
@@ -48,12 +59,16 @@ pub(super) struct Pending {
 impl Pending {
     /// Whether nothing is to be replayed.
     pub(super) fn is_empty(&self) -> bool {
-        !self.clear && self.keys.is_empty() && self.patterns.is_empty() && self.unrecorded == 0
+        !self.clear
+            && self.keys.is_empty()
+            && self.patterns.is_empty()
+            && self.tags.is_empty()
+            && self.unrecorded == 0
     }
 
     /// Keys and patterns recorded.
     pub(super) fn len(&self) -> usize {
-        self.keys.len() + self.patterns.len()
+        self.keys.len() + self.patterns.len() + self.tags.len()
     }
 
     /// Records `effect`; `true` when the record became full just now (the first key or pattern
@@ -68,19 +83,13 @@ impl Pending {
             Effect::Key(key) => self.add_key(key, max),
             Effect::Keys(keys) => keys.iter().for_each(|key| self.add_key(key, max)),
             Effect::Entries(entries) => entries.iter().for_each(|(key, _)| self.add_key(key, max)),
-            Effect::Pattern(pattern) => {
-                if !self.patterns.contains(*pattern) {
-                    if self.len() < max {
-                        self.patterns.insert((*pattern).to_owned());
-                    } else {
-                        self.unrecorded += 1;
-                    }
-                }
-            }
+            Effect::Pattern(pattern) => self.add_scope(Scope::Pattern, pattern, max),
+            Effect::Tag(tag) => self.add_scope(Scope::Tag, tag, max),
             Effect::Clear => {
                 self.clear = true;
                 self.keys = HashSet::new();
                 self.patterns = HashSet::new();
+                self.tags = HashSet::new();
             }
         }
         before == 0 && self.unrecorded > 0
@@ -103,11 +112,27 @@ impl Pending {
             }
         }
         for pattern in other.patterns {
-            if self.len() < max || self.patterns.contains(&pattern) {
-                self.patterns.insert(pattern);
-            } else {
-                self.unrecorded += 1;
-            }
+            self.add_scope(Scope::Pattern, &pattern, max);
+        }
+        for tag in other.tags {
+            self.add_scope(Scope::Tag, &tag, max);
+        }
+    }
+
+    /// Adds a pattern or a tag, within `max`.
+    fn add_scope(&mut self, scope: Scope, name: &str, max: usize) {
+        let full = self.len() >= max;
+        let set = match scope {
+            Scope::Pattern => &mut self.patterns,
+            Scope::Tag => &mut self.tags,
+        };
+        if set.contains(name) {
+            return;
+        }
+        if full {
+            self.unrecorded += 1;
+        } else {
+            set.insert(name.to_owned());
         }
     }
 

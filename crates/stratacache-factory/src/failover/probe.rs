@@ -224,6 +224,9 @@ impl Shared {
         for pattern in &batch.patterns {
             skip_invalid(primary.invalidate_pattern(pattern).await.map(drop))?;
         }
+        for tag in &batch.tags {
+            skip_invalid(primary.remove_tagged(tag).await.map(drop))?;
+        }
         let timeout = self.config.probe_timeout;
         for keys in batch.key_batches(REPLAY_BATCH) {
             match tokio::time::timeout(timeout, primary.delete_many(&keys)).await {
@@ -247,7 +250,7 @@ impl Shared {
 /// stored there: there is nothing to remove.
 fn skip_invalid(result: Result<()>) -> Result<()> {
     match result {
-        Err(e) if e.kind() == ErrorKind::InvalidInput => Ok(()),
+        Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::Unsupported) => Ok(()),
         other => other,
     }
 }

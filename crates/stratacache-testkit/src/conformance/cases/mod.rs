@@ -19,6 +19,7 @@ mod basic;
 mod batch;
 mod concurrency;
 mod stats;
+mod tags;
 mod ttl;
 mod typed;
 
@@ -26,6 +27,7 @@ pub(super) use basic::{delete, exists, health, missing_keys, overwrite, round_tr
 pub(super) use batch::{clear, delete_many, get_many_set_many, pattern_invalidation};
 pub(super) use concurrency::concurrency;
 pub(super) use stats::{stats_accuracy, stats_after_expiry};
+pub(super) use tags::{tags, tags_after_expiry_and_delete, tags_under_concurrency};
 pub(super) use ttl::{default_ttl, get_with_ttl, ttl_expiry, ttl_validation};
 pub(super) use typed::typed_access;
 

@@ -1,0 +1,105 @@
+//! Tags on Redis: one set per tag, `{namespace}:__tag__:{tag}`, holding the keys it names.
+//!
+//! - **Adding** a key to a tag (one script per tag, pipelined) also gives the set the longest
+//!   lifetime of its entries (an entry without expiry makes it persistent), so a tag whose
+//!   entries all expired goes with them; and it checks three random members, removing those whose
+//!   entry is gone, so a tag that lives on does not fill up with expired keys.
+//! - **Removing** a tag is one script: it reads the set, deletes it, and deletes its entries,
+//!   atomically. A key tagged at the same time either was in the set (its entry is removed) or
+//!   lands in a new set (its entry and its tag survive together).
+//!
+//! Both need `EVAL` (already in the least-privilege ACL rule). The names under `__tag__:` are
+//! reserved in every namespace.
+
+use stratacache_core::{Error, Expiry, Result};
+
+use crate::RedisCache;
+use crate::conn::Idempotence::{ReportsEffect, Write};
+
+/// The reserved key space of tag sets, inside the namespace.
+pub(crate) const TAG_PREFIX: &str = "__tag__:";
+
+/// `KEYS[1]` the tag set, `ARGV[1]` the member, `ARGV[2]` its lifetime in ms (-1: none),
+/// `ARGV[3]` the namespace prefix.
+const ADD: &str = r"
+local existed = redis.call('EXISTS', KEYS[1])
+local previous = redis.call('PTTL', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if ttl < 0 then
+  redis.call('PERSIST', KEYS[1])
+elseif existed == 0 or (previous >= 0 and previous < ttl) then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+for _, member in ipairs(redis.call('SRANDMEMBER', KEYS[1], 3)) do
+  if member ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. member) == 0 then
+    redis.call('SREM', KEYS[1], member)
+  end
+end
+return 1
+";
+
+/// `KEYS[1]` the tag set, `ARGV[1]` the namespace prefix: the keys whose entries it removed.
+const REMOVE: &str = r"
+local members = redis.call('SMEMBERS', KEYS[1])
+redis.call('UNLINK', KEYS[1])
+local removed = {}
+for _, member in ipairs(members) do
+  if redis.call('UNLINK', ARGV[1] .. member) == 1 then
+    removed[#removed + 1] = member
+  end
+end
+return removed
+";
+
+impl RedisCache {
+    /// The Redis key of `tag`'s set.
+    pub(crate) fn tag_key(&self, tag: &str) -> String {
+        self.redis_key(&format!("{TAG_PREFIX}{tag}"))
+    }
+
+    pub(crate) async fn add_tags_impl(&self, key: &str, tags: &[&str], expiry: Expiry) -> Result<()> {
+        if key.starts_with(TAG_PREFIX) {
+            return Err(Error::invalid_input(format!(
+                "keys starting with {TAG_PREFIX:?} are reserved for tag sets"
+            )));
+        }
+        let ttl_ms: i64 = match expiry {
+            Expiry::Never => -1,
+            Expiry::After(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        };
+        let prefix = self.redis_key("");
+        let mut pipe = redis::pipe();
+        for tag in tags {
+            pipe.cmd("EVAL")
+                .arg(ADD)
+                .arg(1)
+                .arg(self.tag_key(tag))
+                .arg(key)
+                .arg(ttl_ms)
+                .arg(&prefix)
+                .ignore();
+        }
+        let pipe = &pipe;
+        self.run("EVAL (tag)", Write, |mut c| async move {
+            pipe.query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
+    pub(crate) async fn remove_tagged_impl(&self, tag: &str) -> Result<Vec<String>> {
+        let (tag_key, prefix) = (&self.tag_key(tag), &self.redis_key(""));
+        let removed: Vec<String> = self
+            .run("EVAL (tag removal)", ReportsEffect, |mut c| async move {
+                redis::cmd("EVAL")
+                    .arg(REMOVE)
+                    .arg(1)
+                    .arg(tag_key)
+                    .arg(prefix)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(removed)
+    }
+}
