@@ -257,8 +257,11 @@ pub struct RegistrySection {
 pub struct InvalidationResult {
     /// `"Cache invalidated for pattern: <pattern>"` (the reference's message).
     pub message: String,
-    /// The pattern, as given.
+    /// The pattern, as given (empty for a tag invalidation).
     pub pattern: String,
+    /// The tag, for `?tag=` (absent for a pattern invalidation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
     /// How many entries were removed.
     pub keys_removed: u64,
     /// The context recorded with the invalidation.

@@ -159,6 +159,19 @@ impl AdminState {
             Source::Plain => self.inner.cache.invalidate_pattern(pattern).await,
         }
     }
+
+    /// Removes every entry tagged `tag`, recording the invalidation with `context` (as the
+    /// pattern `tag:<tag>`) when the cache is monitored.
+    pub(crate) async fn invalidate_tag(&self, tag: &str, context: &str) -> Result<u64> {
+        use stratacache_core::TagsExt as _;
+        match &self.inner.source {
+            Source::Built(built) => built.invalidate_tag_with_context(tag, context).await,
+            Source::Monitored(monitored) => {
+                Ok(monitored.remove_tagged_with_context(tag, context).await?.len() as u64)
+            }
+            Source::Plain => self.inner.cache.invalidate_tag(tag).await,
+        }
+    }
 }
 
 impl fmt::Debug for AdminState {

@@ -217,6 +217,69 @@ async fn invalidation_removes_the_matching_keys_and_is_recorded_with_its_context
     insta::assert_json_snapshot!("invalidation_recommendations", recommendations.json());
 }
 
+/// `?tag=` removes the entries written with the tag, answers the tag, and is recorded in the
+/// invalidation analytics as the pattern `tag:<tag>`; bad tags and tag with pattern are 400s.
+#[actix_web::test]
+async fn invalidation_by_tag_removes_the_tagged_entries() {
+    use stratacache_core::TagsExt as _;
+    let server = open_server().await;
+    let cache = server.state.cache().clone();
+    for (key, tags) in [
+        ("user:1", &["user-1"][..]),
+        ("order:9", &["user-1", "orders"]),
+        ("item:1", &[]),
+    ] {
+        cache
+            .set_with_tags(key, Bytes::from_static(b"v"), Ttl::Default, tags)
+            .await
+            .unwrap();
+    }
+    let reply = server
+        .send(
+            "POST",
+            "/internal/cache/invalidate?tag=user-1&operation_context=user_update",
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.json(),
+        json!({
+            "message": "Cache invalidated for tag: user-1",
+            "pattern": "",
+            "tag": "user-1",
+            "keys_removed": 2,
+            "operation_context": "user_update",
+        })
+    );
+    assert!(cache.get("user:1").await.unwrap().is_none());
+    assert!(cache.get("order:9").await.unwrap().is_none());
+    assert!(cache.get("item:1").await.unwrap().is_some());
+    let stats = server.get("/internal/cache/invalidation-stats", &[]).await.json();
+    assert_eq!(stats["total_keys_invalidated"], 2, "{stats}");
+    assert_eq!(stats["recent"][0]["pattern"], "tag:user-1", "{stats}");
+    assert_eq!(stats["recent"][0]["operation_context"], "user_update", "{stats}");
+
+    for (query, what) in [
+        ("tag=", "empty"),
+        ("tag=a%0Ab", "control character"),
+        ("tag=t&pattern=user:*", "with a pattern"),
+        (&*format!("tag={}", "x".repeat(257)), "too long"),
+    ] {
+        let reply = server
+            .send("POST", &format!("/internal/cache/invalidate?{query}"), &[], "")
+            .await;
+        reply.assert_envelope(400, "VALIDATION_ERROR");
+        assert_eq!(
+            reply.json()["details"]["parameter"],
+            "tag",
+            "{what}: {}",
+            reply.text()
+        );
+    }
+}
+
 #[actix_web::test]
 async fn invalidate_without_a_pattern_removes_every_key() {
     let server = open_server().await;

@@ -299,7 +299,7 @@ async fn closing_ends_the_subscription() {
 /// and fleet invalidation send, keys of the namespace only, and the namespace's channel only.
 const LEAST_PRIVILEGE: &str = "on >{password} ~{ns}:* resetchannels &stratacache:invalidate:{ns} -@all \
     +get +set +del +unlink +exists +pttl +mget +scan +ping +info +multi +exec +unwatch +select +eval \
-    +publish +subscribe";
+    +publish +subscribe +sadd +srem +smembers +srandmember +pexpire +persist";
 
 /// A server whose ACL file defines the user `app` by `rule`, and the file (kept while it runs).
 fn with_user(rule: &str) -> (Option<RedisServer>, tempfile::TempPath) {

@@ -40,6 +40,7 @@ const CASES: &[&str] = &[
     "delete_reaches_the_other",
     "pattern_reaches_the_other",
     "clear_reaches_the_other",
+    "tag_reaches_the_other",
     "own_write_reads_back_at_once",
     "concurrent_writers_converge",
 ];
@@ -89,6 +90,7 @@ async fn case(name: &str, a: &SharedCache, b: &SharedCache) {
         "delete_reaches_the_other" => delete_reaches_the_other(a, b).await,
         "pattern_reaches_the_other" => pattern_reaches_the_other(a, b).await,
         "clear_reaches_the_other" => clear_reaches_the_other(a, b).await,
+        "tag_reaches_the_other" => tag_reaches_the_other(a, b).await,
         "own_write_reads_back_at_once" => own_write_reads_back_at_once(a, b).await,
         "concurrent_writers_converge" => concurrent_writers_converge(a, b).await,
         other => unreachable!("no coherence case {other}"),
@@ -171,6 +173,27 @@ async fn clear_reaches_the_other(a: &SharedCache, b: &SharedCache) {
     a.clear().await.unwrap();
     reads(b, "p", None, "clear").await;
     reads(b, "q", None, "clear").await;
+}
+
+/// B holds copies of tagged entries; A invalidates the tag: B misses them, and keeps the others.
+async fn tag_reaches_the_other(a: &SharedCache, b: &SharedCache) {
+    use stratacache_core::TagsExt as _;
+    for (key, tags) in [
+        ("t:1", &["grp"][..]),
+        ("t:2", &["grp", "other"]),
+        ("t:3", &["other"]),
+    ] {
+        a.set_with_tags(key, v(key), Ttl::Never, tags).await.unwrap();
+        reads(b, key, Some(key), "before the tag invalidation").await;
+    }
+    assert_eq!(a.invalidate_tag("grp").await.unwrap(), 2);
+    reads(b, "t:1", None, "tag").await;
+    reads(b, "t:2", None, "tag").await;
+    reads(b, "t:3", Some("t:3"), "an entry without the tag").await;
+    // And the other way: B's tag invalidation reaches A's copies.
+    reads(a, "t:3", Some("t:3"), "A's copy").await;
+    assert_eq!(b.invalidate_tag("other").await.unwrap(), 1);
+    reads(a, "t:3", None, "B's tag invalidation").await;
 }
 
 /// A writer reads its own value at once and keeps reading it (its own announcement does not

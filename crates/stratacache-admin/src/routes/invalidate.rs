@@ -19,6 +19,7 @@ pub const MAX_CONTEXT_LEN: usize = 256;
 #[derive(Debug, Deserialize)]
 pub(crate) struct InvalidateQuery {
     pattern: Option<String>,
+    tag: Option<String>,
     operation_context: Option<String>,
 }
 
@@ -89,7 +90,9 @@ pub(crate) fn check_utf8(parameter: &str, value: &str, raw: &str) -> Result<(), 
 /// Removes every entry whose key matches the glob `pattern` (Redis `MATCH` syntax: `*`, `?`,
 /// `[...]`, `\` escapes) over the application's keys, and records the invalidation with its
 /// context in the monitor. As in the reference, no `pattern` (or an empty one) means every key:
-/// it invalidates `*` and logs a warning with the number of keys removed.
+/// it invalidates `*` and logs a warning with the number of keys removed. With `tag` instead, it
+/// removes every entry written with that tag (`set_with_tags`), recorded as the pattern
+/// `tag:<tag>`; `pattern` and `tag` together are refused.
 ///
 /// A failed invalidation is never reported as a success: the cache's error answers 503
 /// (`SERVICE_UNAVAILABLE`: connection lost, timeout) or 500 (`INFRASTRUCTURE_ERROR`).
@@ -99,11 +102,12 @@ pub(crate) fn check_utf8(parameter: &str, value: &str, raw: &str) -> Result<(), 
     tag = "cache",
     params(
         ("pattern" = Option<String>, Query, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", description = "Glob over the application's keys (Redis MATCH syntax); at most max_pattern_len (default 256) characters, no control characters; absent or empty: every key"),
+        ("tag" = Option<String>, Query, min_length = 1, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", description = "Remove every entry with this tag instead of matching a pattern; 1 to 256 characters, no control characters; not together with pattern"),
         ("operation_context" = Option<String>, Query, max_length = 256, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", description = "Why (recorded with the invalidation); default `admin_api`, at most 256 characters, no control characters"),
     ),
     responses(
         (status = 200, description = "Invalidated", body = InvalidationResult),
-        (status = 400, description = "Too long, control characters or invalid UTF-8", body = ErrorEnvelope),
+        (status = 400, description = "Too long, control characters, invalid UTF-8, or pattern and tag together", body = ErrorEnvelope),
         (status = 401, description = "No valid API key", body = ErrorEnvelope),
         (status = 500, description = "The cache failed", body = ErrorEnvelope),
         (status = 503, description = "The cache cannot be reached", body = ErrorEnvelope),
@@ -118,18 +122,28 @@ pub(crate) async fn invalidate(
 ) -> Result<Json<InvalidationResult>, ApiError> {
     let InvalidateQuery {
         pattern,
+        tag,
         operation_context,
     } = query.into_inner();
+    let context = operation_context.unwrap_or_else(|| DEFAULT_OPERATION_CONTEXT.to_owned());
+    if !context.is_empty() {
+        check_text("operation_context", &context, MAX_CONTEXT_LEN)?;
+        check_utf8("operation_context", &context, req.query_string())?;
+    }
+    if let Some(tag) = tag {
+        if pattern.as_deref().is_some_and(|p| !p.is_empty()) {
+            return Err(ApiError::invalid_parameter(
+                "tag",
+                "give pattern or tag, not both",
+            ));
+        }
+        return invalidate_tag(&state, &req, tag, context).await;
+    }
     let pattern = pattern.unwrap_or_default();
     let everything = pattern.is_empty();
     if !everything {
         check_text("pattern", &pattern, state.config().max_pattern_len)?;
         check_utf8("pattern", &pattern, req.query_string())?;
-    }
-    let context = operation_context.unwrap_or_else(|| DEFAULT_OPERATION_CONTEXT.to_owned());
-    if !context.is_empty() {
-        check_text("operation_context", &context, MAX_CONTEXT_LEN)?;
-        check_utf8("operation_context", &context, req.query_string())?;
     }
     let keys_removed = state
         .invalidate(if everything { ALL_KEYS } else { &pattern }, &context)
@@ -151,6 +165,38 @@ pub(crate) async fn invalidate(
     Ok(Json(InvalidationResult {
         message: format!("Cache invalidated for pattern: {pattern}"),
         pattern,
+        tag: None,
+        keys_removed,
+        operation_context: context,
+    }))
+}
+
+/// `?tag=`: every entry with `tag`.
+async fn invalidate_tag(
+    state: &AdminState,
+    req: &HttpRequest,
+    tag: String,
+    context: String,
+) -> Result<Json<InvalidationResult>, ApiError> {
+    check_text("tag", &tag, stratacache_core::MAX_TAG_LEN)?;
+    check_utf8("tag", &tag, req.query_string())?;
+    let keys_removed = state.invalidate_tag(&tag, &context).await.map_err(|e| {
+        if e.kind() == stratacache_core::ErrorKind::Unsupported {
+            ApiError::invalid_parameter("tag", "this cache does not support tags")
+        } else {
+            ApiError::from(e)
+        }
+    })?;
+    tracing::info!(
+        tag,
+        operation_context = context,
+        keys_removed,
+        "admin API: tag invalidated"
+    );
+    Ok(Json(InvalidationResult {
+        message: format!("Cache invalidated for tag: {tag}"),
+        pattern: String::new(),
+        tag: Some(tag),
         keys_removed,
         operation_context: context,
     }))

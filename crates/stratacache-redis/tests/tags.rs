@@ -1,0 +1,155 @@
+//! Tags on a real redis-server: tag sets stay tidy as their entries expire (a tag whose entries
+//! are all gone goes too; a tag that lives on sheds dead members as keys are added), what one tag
+//! set costs per member, and a tag removal announced to other instances as the keys it removed.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+mod common;
+
+use std::time::Duration;
+
+use stratacache_core::{Bytes, Cache, TagsExt, Ttl};
+use stratacache_redis::fleet::{Action, FlushReason, Scope};
+use stratacache_testkit::redis::{RedisMode, RedisServer};
+
+fn server() -> Option<RedisServer> {
+    RedisServer::builder(RedisMode::Plain).local().start_or_skip()
+}
+
+async fn query<T: redis::FromRedisValue>(server: &RedisServer, cmd: &mut redis::Cmd) -> T {
+    let mut conn = common::observer(server).await;
+    cmd.query_async(&mut conn).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_set_lives_as_long_as_its_longest_entry() {
+    let Some(server) = server() else { return };
+    let cache = common::connect(common::config_for(&server)).await;
+    let set = format!("{}:__tag__:short", cache.namespace());
+    for (key, ms) in [("a", 300), ("b", 600)] {
+        cache
+            .set_with_tags(
+                key,
+                Bytes::from_static(b"v"),
+                Ttl::After(Duration::from_millis(ms)),
+                &["short"],
+            )
+            .await
+            .unwrap();
+    }
+    let pttl: i64 = query(&server, redis::cmd("PTTL").arg(&set)).await;
+    assert!(pttl > 300 && pttl <= 600, "the set lives as long as b: {pttl} ms");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let exists: u64 = query(&server, redis::cmd("EXISTS").arg(&set)).await;
+    assert_eq!(exists, 0, "the tag set went with its entries");
+
+    // An entry without expiry makes its tag persistent; a later expiring one does not undo it.
+    cache
+        .set_with_tags("c", Bytes::from_static(b"v"), Ttl::Never, &["forever"])
+        .await
+        .unwrap();
+    cache
+        .set_with_tags(
+            "d",
+            Bytes::from_static(b"v"),
+            Ttl::After(Duration::from_secs(5)),
+            &["forever"],
+        )
+        .await
+        .unwrap();
+    let pttl: i64 = query(
+        &server,
+        redis::cmd("PTTL").arg(format!("{}:__tag__:forever", cache.namespace())),
+    )
+    .await;
+    assert_eq!(pttl, -1);
+}
+
+/// 1000 short-lived members expire beside a live one; adding 300 live ones sheds dead members (three random members
+/// checked per addition), so the set does not keep every key it ever held. Prints the memory of a
+/// tag set per member (`MEMORY USAGE`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_that_lives_on_sheds_its_expired_members() {
+    let Some(server) = server() else { return };
+    let cache = common::connect(common::config_for(&server)).await;
+    let set = format!("{}:__tag__:hot", cache.namespace());
+    // A live member keeps the set alive while the others expire.
+    cache
+        .set_with_tags("anchor", Bytes::from_static(b"v"), Ttl::Never, &["hot"])
+        .await
+        .unwrap();
+    for i in 0..1000 {
+        cache
+            .set_with_tags(
+                &format!("old:{i}"),
+                Bytes::from_static(b"v"),
+                Ttl::After(Duration::from_millis(100)),
+                &["hot"],
+            )
+            .await
+            .unwrap();
+    }
+    let bytes: u64 = query(&server, redis::cmd("MEMORY").arg("USAGE").arg(&set)).await;
+    println!(
+        "a tag set of 1000 members of 7 to 9 bytes: {bytes} bytes ({} per member)",
+        bytes / 1000
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..300 {
+        cache
+            .set_with_tags(
+                &format!("new:{i}"),
+                Bytes::from_static(b"v"),
+                Ttl::Never,
+                &["hot"],
+            )
+            .await
+            .unwrap();
+    }
+    let members: u64 = query(&server, redis::cmd("SCARD").arg(&set)).await;
+    println!("after 300 additions over 1000 expired members: {members} members (301 live)");
+    assert!(members < 1050, "dead members were shed: {members} of 1301");
+    // Removal counts only the live entries.
+    assert_eq!(cache.invalidate_tag("hot").await.unwrap(), 301);
+}
+
+/// Another instance hears a tag removal as the keys it removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_removal_is_announced_as_its_keys() {
+    let Some(server) = server() else { return };
+    let mut config = common::config_for(&server);
+    config.publish_invalidations = true;
+    let a = common::connect(config.clone()).await;
+    let b = common::connect(config).await;
+    let (_subscription, mut actions) = b.subscribe_invalidations(64);
+    let next = async |actions: &mut tokio::sync::mpsc::Receiver<Action>| {
+        tokio::time::timeout(Duration::from_secs(10), actions.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Subscribed));
+    while !_subscription.is_connected() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for key in ["x:1", "x:2"] {
+        a.set_with_tags(key, Bytes::from_static(b"v"), Ttl::Never, &["grp"])
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut actions).await,
+            Action::Apply(Scope::Keys(vec![key.to_owned()]))
+        );
+    }
+    let mut removed = a.remove_tagged("grp").await.unwrap();
+    removed.sort();
+    assert_eq!(removed, ["x:1", "x:2"]);
+    let Action::Apply(Scope::Keys(mut announced)) = next(&mut actions).await else {
+        panic!("expected the removed keys");
+    };
+    announced.sort();
+    assert_eq!(announced, ["x:1", "x:2"]);
+    // A key in the reserved tag space is refused.
+    let err = a.add_tags("__tag__:grp", &["t"], Ttl::Never).await.unwrap_err();
+    assert_eq!(err.kind(), stratacache_core::ErrorKind::InvalidInput);
+}
