@@ -1,7 +1,7 @@
 //! Several processes on one Redis, as an operator runs them: two `stratacache-server` processes
 //! (A and B) and an application process (this test binary started again, reading with
 //! `Cache::get` through its memory tier, as an application does). What the operator changes
-//! through A's or B's API is what the application reads next, and after Redis is killed and
+//! through A's or B's API (entries, pattern and tag invalidation) is what the application reads next, and after Redis is killed and
 //! restarted everything works again.
 //!
 //! The application process waits for each expected value and reports how long it took after it
@@ -119,6 +119,20 @@ impl Application {
         Self { child, input, output }
     }
 
+    /// Has the application write `value` under `key` with `tag` (`set_with_tags`): its memory
+    /// tier then holds the entry.
+    fn writes_tagged(&mut self, key: &str, value: &str, tag: &str) {
+        writeln!(self.input, "tag {key} {value} {tag}").unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(self.output.read_line(&mut line).unwrap() > 0, "the application exited");
+            if line.trim() == "written" {
+                return;
+            }
+        }
+    }
+
     /// Waits until the application reads `expected` for `key`; how long it took after being told.
     fn sees(&mut self, key: &str, expected: Option<&str>) -> Duration {
         self.try_sees(key, expected)
@@ -175,6 +189,18 @@ fn application(url: &str) {
         println!("ready");
         for line in std::io::stdin().lines() {
             let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("tag ") {
+                use stratacache_core::TagsExt as _;
+                let words: Vec<&str> = rest.split(' ').collect();
+                let value = stratacache_core::Bytes::copy_from_slice(words[1].as_bytes());
+                built
+                    .cache
+                    .set_with_tags(words[0], value, stratacache_core::Ttl::Default, &[words[2]])
+                    .await
+                    .unwrap();
+                println!("written");
+                continue;
+            }
             let mut words = line.split(' ').skip(1);
             let (key, expected) = (words.next().unwrap(), words.next().unwrap());
             let expected = (expected != "-").then_some(expected.as_bytes());
@@ -220,6 +246,15 @@ fn operator_changes_on_one_server_reach_an_application_process_and_the_other_ser
     app.sees("item:1", Some("x"));
     assert_eq!(b.send("DELETE", "/internal/cache/entries/item:1", "").0, 200);
     app.sees("item:1", None);
+    // The application writes tagged entries; the operator invalidates the tag on B.
+    app.writes_tagged("order:1", "o1", "customer-7");
+    app.writes_tagged("order:2", "o2", "customer-7");
+    app.sees("order:1", Some("o1"));
+    let (status, body) = b.send("POST", "/internal/cache/invalidate?tag=customer-7", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"keys_removed\":2"), "{body}");
+    app.sees("order:1", None);
+    app.sees("order:2", None);
     for server in [&a, &b] {
         let fleet = server.fleet();
         assert_eq!(fleet["status"], "connected", "{fleet}");
