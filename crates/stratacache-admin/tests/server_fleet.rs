@@ -126,7 +126,10 @@ impl Application {
         let mut line = String::new();
         loop {
             line.clear();
-            assert!(self.output.read_line(&mut line).unwrap() > 0, "the application exited");
+            assert!(
+                self.output.read_line(&mut line).unwrap() > 0,
+                "the application exited"
+            );
             if line.trim() == "written" {
                 return;
             }

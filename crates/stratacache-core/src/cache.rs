@@ -157,6 +157,15 @@ pub trait Cache: Send + Sync {
     /// key is deleted, expires or is removed. Applications call
     /// [`TagsExt::set_with_tags`](crate::TagsExt::set_with_tags), which writes the entry first.
     ///
+    /// How long a tag remembers a key differs by backend, and only after the key's entry is gone
+    /// or rewritten: the memory backend forgets a key's tags when its entry is deleted, expires
+    /// or is evicted; Redis keeps the key in the tag's set until it is pruned (as keys are added
+    /// to the tag) or the set expires with its longest-lived entry as tagged, so an entry written
+    /// again under that key without tags may still be removed with the tag, and one rewritten
+    /// with a longer lifetime outlives its tag unless tagged again. Tag an entry every time it is
+    /// written ([`set_with_tags`](crate::TagsExt::set_with_tags)) to get the same behaviour on
+    /// every backend.
+    ///
     /// The default refuses: a backend without tag support says so rather than dropping them.
     ///
     /// # Errors

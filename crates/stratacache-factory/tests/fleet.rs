@@ -297,7 +297,7 @@ async fn closing_ends_the_subscription() {
 
 /// The least-privilege ACL user of `docs/security.md`, with its namespace: every command the cache
 /// and fleet invalidation send, keys of the namespace only, and the namespace's channel only.
-const LEAST_PRIVILEGE: &str = "on >{password} ~{ns}:* resetchannels &stratacache:invalidate:{ns} -@all \
+const LEAST_PRIVILEGE: &str = "on >{password} ~{ns}:* ~:tags:{ns}:* resetchannels &stratacache:invalidate:{ns} -@all \
     +get +set +del +unlink +exists +pttl +mget +scan +ping +info +multi +exec +unwatch +select +eval \
     +publish +subscribe +sadd +srem +smembers +srandmember +pexpire +persist";
 

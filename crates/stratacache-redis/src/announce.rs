@@ -35,12 +35,13 @@ const _: () = assert!(KEY_BYTES_PER_MESSAGE * 4 < MAX_MESSAGE_BYTES);
 struct Queue {
     keys: Vec<String>,
     patterns: Vec<String>,
+    tags: Vec<String>,
     clear: bool,
 }
 
 impl Queue {
     fn is_empty(&self) -> bool {
-        self.keys.is_empty() && self.patterns.is_empty() && !self.clear
+        self.keys.is_empty() && self.patterns.is_empty() && self.tags.is_empty() && !self.clear
     }
 
     /// The scopes to send: a clear covers everything else; keys in messages of at most
@@ -50,6 +51,7 @@ impl Queue {
             return vec![Scope::Clear];
         }
         let mut scopes: Vec<Scope> = self.patterns.into_iter().map(Scope::Pattern).collect();
+        scopes.extend(self.tags.into_iter().map(Scope::Tag));
         let (mut batch, mut bytes) = (Vec::new(), 0);
         for key in self.keys {
             if !batch.is_empty()
@@ -94,6 +96,12 @@ impl Announcer {
         self.wake.notify_one();
     }
 
+    /// Queues a tag whose entries are not known (its removal failed): receivers flush.
+    pub(crate) fn tag(&self, tag: &str) {
+        self.lock().tags.push(tag.to_owned());
+        self.wake.notify_one();
+    }
+
     /// Queues a clear of the namespace.
     pub(crate) fn clear(&self) {
         self.lock().clear = true;
@@ -111,27 +119,89 @@ impl Announcer {
     }
 }
 
-/// Queues what a change named when dropped: after the command returned, failed, or was cancelled
-/// (its outcome unknown).
-pub(crate) enum Announce<'a> {
-    /// Nothing (this cache does not publish).
-    Nothing,
+/// What a change names.
+pub(crate) enum Change<'a> {
     /// These keys.
-    Keys(&'a Announcer, &'a [&'a str]),
-    /// A pattern.
-    Pattern(&'a Announcer, &'a str),
-    /// A clear.
-    Clear(&'a Announcer),
+    Keys(&'a [&'a str]),
+    /// Every key matching a pattern.
+    Pattern(&'a str),
+    /// The whole namespace.
+    Clear,
+}
+
+/// Queues what a change named when dropped: after the command returned, failed, or was cancelled.
+/// Unless [`confirm`](Self::confirm)ed, the outcome is unknown: the command may still be applied
+/// after the announcement (a timed-out command on its connection, while the announcement goes on
+/// another), so it is announced again once the operation deadline has passed.
+pub(crate) struct Announce<'a> {
+    target: Option<(&'a Arc<Announcer>, Duration)>,
+    change: Change<'a>,
+    confirmed: bool,
+}
+
+impl<'a> Announce<'a> {
+    /// Announces `change` on `announcer` (nothing when `None`), again after `deadline` unless
+    /// confirmed.
+    pub(crate) fn new(target: Option<(&'a Arc<Announcer>, Duration)>, change: Change<'a>) -> Self {
+        Self {
+            target,
+            change,
+            confirmed: false,
+        }
+    }
+
+    /// The command succeeded: it was applied before its reply, so one announcement suffices.
+    pub(crate) fn confirm<T>(&mut self, result: &stratacache_core::Result<T>) {
+        self.confirmed = result.is_ok();
+    }
+}
+
+impl Announcer {
+    fn queue(&self, change: &Change<'_>) {
+        match change {
+            Change::Keys(keys) => self.keys(keys.iter().copied()),
+            Change::Pattern(pattern) => self.pattern(pattern),
+            Change::Clear => self.clear(),
+        }
+    }
+}
+
+/// A change kept for its second announcement.
+enum OwnedChange {
+    Keys(Vec<String>),
+    Pattern(String),
+    Clear,
 }
 
 impl Drop for Announce<'_> {
     fn drop(&mut self) {
-        match *self {
-            Self::Nothing => {}
-            Self::Keys(announcer, keys) => announcer.keys(keys.iter().copied()),
-            Self::Pattern(announcer, pattern) => announcer.pattern(pattern),
-            Self::Clear(announcer) => announcer.clear(),
+        let Some((announcer, deadline)) = self.target else {
+            return;
+        };
+        announcer.queue(&self.change);
+        if self.confirmed {
+            return;
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let owned = match self.change {
+            Change::Keys(keys) => OwnedChange::Keys(keys.iter().map(|k| (*k).to_owned()).collect()),
+            Change::Pattern(pattern) => OwnedChange::Pattern(pattern.to_owned()),
+            Change::Clear => OwnedChange::Clear,
+        };
+        let announcer = Arc::downgrade(announcer);
+        runtime.spawn(async move {
+            tokio::time::sleep(deadline).await;
+            let Some(announcer) = announcer.upgrade() else {
+                return;
+            };
+            match &owned {
+                OwnedChange::Keys(keys) => announcer.keys(keys.iter().map(String::as_str)),
+                OwnedChange::Pattern(pattern) => announcer.pattern(pattern),
+                OwnedChange::Clear => announcer.clear(),
+            }
+        });
     }
 }
 
@@ -172,20 +242,33 @@ pub(crate) async fn run(cache: Weak<Inner>, announcer: Arc<Announcer>) {
         if cache.is_closed() {
             return;
         }
-        let mut pipe = redis::pipe();
-        for scope in queue.into_scopes() {
-            pipe.add_command(cache.publish_cmd(scope)).ignore();
-        }
-        let pipe = &pipe;
-        if let Err(e) = cache
-            .run("PUBLISH", Idempotent, |mut c| async move {
-                pipe.query_async::<()>(&mut c).await
-            })
-            .await
-        {
-            // The numbers are used: the other instances see the gap at the next message and flush.
-            tracing::warn!(error = %e, "fleet invalidation: PUBLISH failed; other instances will flush");
-        }
+        publish(&cache, queue).await;
+    }
+}
+
+/// Sends `queue` as one pipeline of `PUBLISH`es.
+async fn publish(cache: &RedisCache, queue: Queue) {
+    let mut pipe = redis::pipe();
+    for scope in queue.into_scopes() {
+        pipe.add_command(cache.publish_cmd(scope)).ignore();
+    }
+    let pipe = &pipe;
+    if let Err(e) = cache
+        .run("PUBLISH", Idempotent, |mut c| async move {
+            pipe.query_async::<()>(&mut c).await
+        })
+        .await
+    {
+        // The numbers are used: the other instances see the gap at the next message and flush.
+        tracing::warn!(error = %e, "fleet invalidation: PUBLISH failed; other instances will flush");
+    }
+}
+
+/// Publishes what is still queued, now (before the cache closes its connections).
+pub(crate) async fn flush_now(cache: &RedisCache, announcer: &Announcer) {
+    let queue = announcer.take();
+    if !queue.is_empty() {
+        publish(cache, queue).await;
     }
 }
 
@@ -229,18 +312,21 @@ mod tests {
         let queue = Queue {
             keys: vec!["a".to_owned()],
             patterns: vec!["user:*".to_owned()],
+            tags: vec!["t".to_owned()],
             clear: true,
         };
         assert_eq!(queue.into_scopes(), [Scope::Clear]);
         let queue = Queue {
             keys: vec!["a".to_owned()],
             patterns: vec!["user:*".to_owned()],
+            tags: vec!["t".to_owned()],
             clear: false,
         };
         assert_eq!(
             queue.into_scopes(),
             [
                 Scope::Pattern("user:*".to_owned()),
+                Scope::Tag("t".to_owned()),
                 Scope::Keys(vec!["a".to_owned()])
             ]
         );
@@ -248,17 +334,25 @@ mod tests {
 
     #[tokio::test]
     async fn announcing_after_the_change_whatever_its_outcome() {
-        let announcer = Announcer::default();
+        let announcer = Arc::new(Announcer::default());
+        let target = Some((&announcer, Duration::from_millis(50)));
         {
-            let _announce = Announce::Keys(&announcer, &["a", "b"]);
+            let mut announce = Announce::new(target, Change::Keys(&["a", "b"]));
             assert!(announcer.take().is_empty(), "not before the change returned");
+            announce.confirm(&Ok(()));
         }
-        drop(Announce::Pattern(&announcer, "p*"));
-        drop(Announce::Nothing);
+        drop(Announce::new(None, Change::Clear));
         let queue = announcer.take();
+        assert_eq!(queue.keys, ["a", "b"]);
+        assert!(!queue.clear);
+        // Unconfirmed (failed, timed out, cancelled): announced now and again after the deadline.
+        drop(Announce::new(target, Change::Pattern("p*")));
+        assert_eq!(announcer.take().patterns, ["p*"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
-            (queue.keys, queue.patterns),
-            (vec!["a".to_owned(), "b".to_owned()], vec!["p*".to_owned()])
+            announcer.take().patterns,
+            ["p*"],
+            "announced again after the deadline"
         );
     }
 }

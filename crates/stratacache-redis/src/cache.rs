@@ -12,7 +12,7 @@ use stratacache_core::{
     async_trait,
 };
 
-use crate::announce::{self, Announce, Announcer, StopOnDrop};
+use crate::announce::{self, Announce, Announcer, Change, StopOnDrop};
 use crate::config::{RedisConfig, RetryConfig};
 use crate::conn::Idempotence::{Idempotent, ReportsEffect, Write};
 use crate::conn::{Held, Slot};
@@ -288,19 +288,23 @@ impl RedisCache {
     /// publish): create it before the change's command, so that it announces after the command
     /// returned, failed or was cancelled.
     fn announcing<'a>(&'a self, keys: &'a [&'a str]) -> Announce<'a> {
-        match &self.inner.announcer {
-            Some(StopOnDrop(announcer)) => Announce::Keys(announcer, keys),
-            None => Announce::Nothing,
-        }
+        Announce::new(self.announce_target(), Change::Keys(keys))
     }
 
     /// As [`announcing`](Self::announcing), for a pattern (`Some`) or a clear (`None`).
     fn announcing_removal<'a>(&'a self, pattern: Option<&'a str>) -> Announce<'a> {
-        match (&self.inner.announcer, pattern) {
-            (Some(StopOnDrop(announcer)), Some(pattern)) => Announce::Pattern(announcer, pattern),
-            (Some(StopOnDrop(announcer)), None) => Announce::Clear(announcer),
-            (None, _) => Announce::Nothing,
-        }
+        let change = pattern.map_or(Change::Clear, Change::Pattern);
+        Announce::new(self.announce_target(), change)
+    }
+
+    /// Where announcements go, and the operation deadline after which an unconfirmed change is
+    /// announced again.
+    fn announce_target(&self) -> Option<(&Arc<Announcer>, Duration)> {
+        let deadline = self.inner.command_timeout + self.inner.retry.budget;
+        self.inner
+            .announcer
+            .as_ref()
+            .map(|StopOnDrop(announcer)| (announcer, deadline))
     }
 
     /// The `PUBLISH` of the next message, announcing `scope`.
@@ -396,11 +400,14 @@ impl Cache for RedisCache {
         let expiry = self.resolve(ttl)?;
         let cmd = &set_cmd(&self.redis_key(key), &value, expiry);
         let keys = [key];
-        let _announce = self.announcing(&keys);
-        self.run("SET", Write, |mut c| async move {
-            cmd.query_async::<()>(&mut c).await
-        })
-        .await?;
+        let mut announce = self.announcing(&keys);
+        let result = self
+            .run("SET", Write, |mut c| async move {
+                cmd.query_async::<()>(&mut c).await
+            })
+            .await;
+        announce.confirm(&result);
+        result?;
         self.inner.counters.record_writes(1);
         Ok(())
     }
@@ -409,8 +416,10 @@ impl Cache for RedisCache {
         let mut del = redis::cmd("DEL");
         del.arg(self.redis_key(key));
         let keys = [key];
-        let _announce = self.announcing(&keys);
-        let n = self.removal("DEL", del).await?;
+        let mut announce = self.announcing(&keys);
+        let n = self.removal("DEL", del).await;
+        announce.confirm(&n);
+        let n = n?;
         self.inner.counters.record_removals(n);
         Ok(n > 0)
     }
@@ -422,8 +431,10 @@ impl Cache for RedisCache {
         }
         let mut unlink = redis::cmd("UNLINK");
         unlink.arg(keys.iter().map(|k| self.redis_key(k)).collect::<Vec<_>>());
-        let _announce = self.announcing(keys);
-        let n = self.removal("UNLINK", unlink).await?;
+        let mut announce = self.announcing(keys);
+        let n = self.removal("UNLINK", unlink).await;
+        announce.confirm(&n);
+        let n = n?;
         self.inner.counters.record_removals(n);
         Ok(n)
     }
@@ -493,12 +504,15 @@ impl Cache for RedisCache {
                 .ignore();
         }
         let keys: Vec<&str> = entries.iter().map(|(key, _)| *key).collect();
-        let _announce = self.announcing(&keys);
+        let mut announce = self.announcing(&keys);
         let pipe = &pipe;
-        self.run("SET pipeline", Write, |mut c| async move {
-            pipe.query_async::<()>(&mut c).await
-        })
-        .await?;
+        let result = self
+            .run("SET pipeline", Write, |mut c| async move {
+                pipe.query_async::<()>(&mut c).await
+            })
+            .await;
+        announce.confirm(&result);
+        result?;
         self.inner.counters.record_writes(entries.len() as u64);
         Ok(())
     }
@@ -510,21 +524,25 @@ impl Cache for RedisCache {
             let mut unlink = redis::cmd("UNLINK");
             unlink.arg(self.redis_key(&key));
             let keys = [&*key];
-            let _announce = self.announcing(&keys);
-            let n = self.removal("UNLINK", unlink).await?;
+            let mut announce = self.announcing(&keys);
+            let n = self.removal("UNLINK", unlink).await;
+            announce.confirm(&n);
+            let n = n?;
             self.inner.counters.record_removals(n);
             return Ok(n);
         }
         let full = format!("{}{pattern}", self.inner.scan_prefix);
         // Announced whatever the walk's outcome: a failed or cancelled walk may have removed
         // some keys.
-        let _announce = self.announcing_removal(Some(pattern));
-        self.scan_unlink(&full).await
+        let mut announce = self.announcing_removal(Some(pattern));
+        let removed = self.scan_unlink(&full).await;
+        announce.confirm(&removed);
+        removed
     }
 
     async fn add_tags(&self, key: &str, tags: &[&str], ttl: Ttl) -> Result<()> {
-        let checked = stratacache_core::validate_tags(tags).and_then(|()| self.resolve(ttl));
-        let expiry = checked.inspect_err(|_| self.inner.counters.record_error())?;
+        stratacache_core::validate_tags(tags).inspect_err(|_| self.inner.counters.record_error())?;
+        let expiry = self.resolve(ttl)?;
         if tags.is_empty() {
             return Ok(());
         }
@@ -535,7 +553,16 @@ impl Cache for RedisCache {
     /// removed is announced to the other instances as keys.
     async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
         stratacache_core::validate_tag(tag).inspect_err(|_| self.inner.counters.record_error())?;
-        let removed = self.remove_tagged_impl(tag).await?;
+        let removed = match self.remove_tagged_impl(tag).await {
+            Ok(removed) => removed,
+            Err(e) => {
+                // Applied or not, which keys went is unknown: the others flush.
+                if let Some(StopOnDrop(announcer)) = &self.inner.announcer {
+                    announcer.tag(tag);
+                }
+                return Err(e);
+            }
+        };
         let keys: Vec<&str> = removed.iter().map(String::as_str).collect();
         drop(self.announcing(&keys));
         self.inner.counters.record_removals(removed.len() as u64);
@@ -544,8 +571,15 @@ impl Cache for RedisCache {
 
     async fn clear(&self) -> Result<()> {
         let all = format!("{}*", self.inner.scan_prefix);
-        let _announce = self.announcing_removal(None);
-        self.scan_unlink(&all).await.map(|_| ())
+        let mut announce = self.announcing_removal(None);
+        let cleared = self.scan_unlink(&all).await;
+        // The namespace's tag sets go too (they live outside its key space).
+        let cleared = match cleared {
+            Ok(n) => self.scan_unlink(&self.tag_scan_pattern()).await.map(|_| n),
+            Err(e) => Err(e),
+        };
+        announce.confirm(&cleared);
+        cleared.map(|_| ())
     }
 
     async fn health(&self) -> Health {
@@ -571,7 +605,14 @@ impl Cache for RedisCache {
     }
 
     /// [`RedisCache::close`].
+    /// Publishes the announcements still queued (within the operation deadline), then closes.
     async fn close(&self) -> Result<()> {
+        if let Some(StopOnDrop(announcer)) = &self.inner.announcer
+            && !self.is_closed()
+        {
+            let deadline = self.inner.command_timeout + self.inner.retry.budget;
+            let _ = tokio::time::timeout(deadline, announce::flush_now(self, announcer)).await;
+        }
         RedisCache::close(self);
         Ok(())
     }

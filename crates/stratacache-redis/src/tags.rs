@@ -1,4 +1,7 @@
-//! Tags on Redis: one set per tag, `{namespace}:__tag__:{tag}`, holding the keys it names.
+//! Tags on Redis: one set per tag, `:tags:{namespace}:{tag}`, holding the keys it names. The
+//! leading `:` keeps tag sets out of every namespace's key space (`{namespace}:{key}` never starts
+//! with `:`, since a namespace cannot contain one): no key collides with them, and pattern
+//! invalidation, key counts and key scans never see them; `clear` removes the namespace's.
 //!
 //! - **Adding** a key to a tag (one script per tag, pipelined) also gives the set the longest
 //!   lifetime of its entries (an entry without expiry makes it persistent), so a tag whose
@@ -8,16 +11,16 @@
 //!   atomically. A key tagged at the same time either was in the set (its entry is removed) or
 //!   lands in a new set (its entry and its tag survive together).
 //!
-//! Both need `EVAL` (already in the least-privilege ACL rule). The names under `__tag__:` are
-//! reserved in every namespace.
+//! Both need `EVAL` and the set commands; an ACL user needs the key pattern
+//! `~:tags:<namespace>:*` besides `~<namespace>:*`.
 
-use stratacache_core::{Error, Expiry, Result};
+use stratacache_core::{Expiry, Result};
 
 use crate::RedisCache;
 use crate::conn::Idempotence::{ReportsEffect, Write};
 
-/// The reserved key space of tag sets, inside the namespace.
-pub(crate) const TAG_PREFIX: &str = "__tag__:";
+/// Where tag sets live: `:tags:{namespace}:{tag}`.
+pub(crate) const TAG_PREFIX: &str = ":tags:";
 
 /// `KEYS[1]` the tag set, `ARGV[1]` the member, `ARGV[2]` its lifetime in ms (-1: none),
 /// `ARGV[3]` the namespace prefix.
@@ -55,15 +58,18 @@ return removed
 impl RedisCache {
     /// The Redis key of `tag`'s set.
     pub(crate) fn tag_key(&self, tag: &str) -> String {
-        self.redis_key(&format!("{TAG_PREFIX}{tag}"))
+        format!("{TAG_PREFIX}{}:{tag}", self.namespace())
+    }
+
+    /// The `SCAN MATCH` pattern of every tag set of the namespace.
+    pub(crate) fn tag_scan_pattern(&self) -> String {
+        format!(
+            "{TAG_PREFIX}{}:*",
+            stratacache_core::glob::escape(self.namespace())
+        )
     }
 
     pub(crate) async fn add_tags_impl(&self, key: &str, tags: &[&str], expiry: Expiry) -> Result<()> {
-        if key.starts_with(TAG_PREFIX) {
-            return Err(Error::invalid_input(format!(
-                "keys starting with {TAG_PREFIX:?} are reserved for tag sets"
-            )));
-        }
         let ttl_ms: i64 = match expiry {
             Expiry::Never => -1,
             Expiry::After(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),

@@ -25,7 +25,7 @@ async fn query<T: redis::FromRedisValue>(server: &RedisServer, cmd: &mut redis::
 async fn a_tag_set_lives_as_long_as_its_longest_entry() {
     let Some(server) = server() else { return };
     let cache = common::connect(common::config_for(&server)).await;
-    let set = format!("{}:__tag__:short", cache.namespace());
+    let set = format!(":tags:{}:short", cache.namespace());
     for (key, ms) in [("a", 300), ("b", 600)] {
         cache
             .set_with_tags(
@@ -59,7 +59,7 @@ async fn a_tag_set_lives_as_long_as_its_longest_entry() {
         .unwrap();
     let pttl: i64 = query(
         &server,
-        redis::cmd("PTTL").arg(format!("{}:__tag__:forever", cache.namespace())),
+        redis::cmd("PTTL").arg(format!(":tags:{}:forever", cache.namespace())),
     )
     .await;
     assert_eq!(pttl, -1);
@@ -72,7 +72,7 @@ async fn a_tag_set_lives_as_long_as_its_longest_entry() {
 async fn a_tag_that_lives_on_sheds_its_expired_members() {
     let Some(server) = server() else { return };
     let cache = common::connect(common::config_for(&server)).await;
-    let set = format!("{}:__tag__:hot", cache.namespace());
+    let set = format!(":tags:{}:hot", cache.namespace());
     // A live member keeps the set alive while the others expire.
     cache
         .set_with_tags("anchor", Bytes::from_static(b"v"), Ttl::Never, &["hot"])
@@ -149,7 +149,24 @@ async fn a_tag_removal_is_announced_as_its_keys() {
     };
     announced.sort();
     assert_eq!(announced, ["x:1", "x:2"]);
-    // A key in the reserved tag space is refused.
-    let err = a.add_tags("__tag__:grp", &["t"], Ttl::Never).await.unwrap_err();
-    assert_eq!(err.kind(), stratacache_core::ErrorKind::InvalidInput);
+    // Tag sets are outside the key space: a clear removes them, pattern invalidation does not.
+    a.set_with_tags("y", Bytes::from_static(b"v"), Ttl::Never, &["kept"])
+        .await
+        .unwrap();
+    assert_eq!(a.invalidate_pattern("*").await.unwrap(), 1);
+    a.set_with_tags("y", Bytes::from_static(b"v"), Ttl::Never, &["kept"])
+        .await
+        .unwrap();
+    assert_eq!(
+        a.count_keys().await.unwrap(),
+        1,
+        "tag sets are not counted as keys"
+    );
+    a.clear().await.unwrap();
+    let sets: u64 = query(
+        &server,
+        redis::cmd("EXISTS").arg(format!(":tags:{}:kept", a.namespace())),
+    )
+    .await;
+    assert_eq!(sets, 0, "a clear removes the namespace's tag sets");
 }

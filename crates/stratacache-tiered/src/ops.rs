@@ -278,8 +278,15 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
     /// L2 removes the tagged entries and says which; then their L1 copies go, through the same
     /// coherence bookkeeping as [`forget_keys`](TieredCache::forget_keys).
     async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
-        let removed = self.l2.remove_tagged(tag).await;
-        let removed = self.counted(removed)?;
+        let removed = match self.l2.remove_tagged(tag).await {
+            Ok(removed) => removed,
+            Err(e) => {
+                // Which keys went is unknown (a removal may have been applied before its reply
+                // was lost): no L1 copy may outlive it.
+                let _ = self.forget_all().await;
+                return self.counted(Err(e));
+            }
+        };
         let keys: Vec<&str> = removed.iter().map(String::as_str).collect();
         // A failure is counted as an L1 error; the copies then live at most `l1_ttl`.
         let _ = self.forget_keys(&keys).await;
