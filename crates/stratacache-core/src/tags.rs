@@ -6,20 +6,21 @@ use bytes::Bytes;
 
 use crate::{Cache, Error, ErrorKind, Result, Ttl};
 
-/// The longest tag, in bytes.
+/// The longest tag, in characters (as the admin API's OpenAPI document counts; at most 1 KiB of
+/// UTF-8).
 pub const MAX_TAG_LEN: usize = 256;
 /// The most tags one entry may be given at once.
 pub const MAX_TAGS: usize = 64;
 
-/// Checks a tag: 1 to [`MAX_TAG_LEN`] bytes, no control characters.
+/// Checks a tag: 1 to [`MAX_TAG_LEN`] characters, no control characters.
 ///
 /// # Errors
 ///
 /// [`ErrorKind::InvalidInput`] naming the tag and the rule.
 pub fn validate_tag(tag: &str) -> Result<()> {
-    if tag.is_empty() || tag.len() > MAX_TAG_LEN || tag.chars().any(char::is_control) {
+    if tag.is_empty() || tag.chars().count() > MAX_TAG_LEN || tag.chars().any(char::is_control) {
         return Err(Error::invalid_input(format!(
-            "invalid tag {:?}: a tag is 1 to {MAX_TAG_LEN} bytes without control characters",
+            "invalid tag {:?}: a tag is 1 to {MAX_TAG_LEN} characters without control characters",
             tag.chars().take(64).collect::<String>()
         )));
     }

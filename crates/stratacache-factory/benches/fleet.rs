@@ -5,8 +5,11 @@
 //!   `get` and records how long after A's write it first sees the new value (wall clock of one
 //!   machine; A puts its write time in the value). p50 / p99 / max over the samples, and, as the
 //!   floor, a plain `GET` round trip to the same server measured in the same run;
-//! - **write throughput** of `set` with fleet invalidation on (each write pipelines its `PUBLISH`,
-//!   one subscriber listening) and off, at 1 and 50 concurrent tasks, alternating rounds, median;
+//! - **write throughput** of `set` with fleet invalidation on (announced in batches by the
+//!   cache's announcing task; no subscriber, then one in this process) and off, at 1 and 50
+//!   concurrent tasks, alternating rounds (ABBA), median; with the CPU time per write of this
+//!   process and of redis-server over the same rounds (from `/proc`), which a shared machine
+//!   disturbs less than the rate;
 //! - **L1 hit cost**: a `get` hit on a tiered cache built with fleet invalidation on (subscribed)
 //!   and off.
 //!
@@ -128,10 +131,41 @@ async fn propagation(server: &RedisServer, samples: usize) {
     );
 }
 
-/// Writes per second of `tasks` tasks writing to `cache` for `length`.
-async fn writes_per_second(cache: &RedisCache, tasks: usize, length: Duration) -> f64 {
+/// The CPU time (user and system) process `pid` has used so far, from `/proc` (Linux; `None`
+/// elsewhere). `/proc` counts in ticks of 1/100 s.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces, in parentheses): state is the
+    // first, utime the 12th and stime the 13th.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// What one round of writes measured.
+#[derive(Default, Clone, Copy)]
+struct Round {
+    writes: f64,
+    seconds: f64,
+    /// CPU seconds of this process (writers, and the subscriber when it listens here).
+    client_cpu: f64,
+    /// CPU seconds of redis-server.
+    server_cpu: f64,
+}
+
+/// `tasks` tasks writing to `cache` for `length`.
+async fn write_round(cache: &RedisCache, server_pid: &str, tasks: usize, length: Duration) -> Round {
     let value = Bytes::from(vec![b'x'; 100]);
-    let deadline = Instant::now() + length;
+    let cpu = || {
+        (
+            cpu_seconds("self").unwrap_or(0.0),
+            cpu_seconds(server_pid).unwrap_or(0.0),
+        )
+    };
+    let (client_before, server_before) = cpu();
+    let started = Instant::now();
+    let deadline = started + length;
     let mut handles = Vec::new();
     for t in 0..tasks {
         let (cache, value) = (cache.clone(), value.clone());
@@ -151,7 +185,23 @@ async fn writes_per_second(cache: &RedisCache, tasks: usize, length: Duration) -
     for h in handles {
         total += h.await.unwrap();
     }
-    total as f64 / length.as_secs_f64()
+    let seconds = started.elapsed().as_secs_f64();
+    let (client_after, server_after) = cpu();
+    Round {
+        writes: total as f64,
+        seconds,
+        client_cpu: client_after - client_before,
+        server_cpu: server_after - server_before,
+    }
+}
+
+/// Median writes per second, and CPU microseconds per write over all rounds (client, server).
+fn summary(rounds: &[Round]) -> (f64, f64, f64) {
+    let per_second = median(rounds.iter().map(|r| r.writes / r.seconds).collect());
+    let writes: f64 = rounds.iter().map(|r| r.writes).sum();
+    let client: f64 = rounds.iter().map(|r| r.client_cpu).sum();
+    let server: f64 = rounds.iter().map(|r| r.server_cpu).sum();
+    (per_second, client / writes * 1e6, server / writes * 1e6)
 }
 
 async fn throughput(server: &RedisServer, rounds: usize, length: Duration) {
@@ -161,10 +211,16 @@ async fn throughput(server: &RedisServer, rounds: usize, length: Duration) {
         config.publish_invalidations = publish;
         RedisCache::connect(config).await.unwrap()
     };
+    let server_pid = server.pid().map_or_else(|| "none".to_owned(), |p| p.to_string());
     let (on, off) = (connect(true).await, connect(false).await);
     // One listener, as another instance would be.
     let listener = connect(false).await;
-    println!("set throughput, 100-byte values, median of {rounds} alternating rounds of {length:?}:");
+    println!(
+        "set throughput, 100-byte values, {rounds} rounds of {length:?} on and off, alternating (ABBA), median;"
+    );
+    println!(
+        "  CPU per write (this process + redis-server, from /proc) over every round: the cost, steadier than the rate on a shared machine"
+    );
     let mut listening = None;
     for listeners in ["no subscriber", "1 subscriber (this process)"] {
         if listening.is_none() && listeners != "no subscriber" {
@@ -174,16 +230,37 @@ async fn throughput(server: &RedisServer, rounds: usize, length: Duration) {
         }
         for tasks in [1, 50] {
             let (mut with, mut without) = (Vec::new(), Vec::new());
-            for _ in 0..rounds {
-                without.push(writes_per_second(&off, tasks, length).await);
-                with.push(writes_per_second(&on, tasks, length).await);
+            // In turn first (ABBA), so that neither side gains from its place.
+            for round in 0..rounds {
+                if round % 2 == 0 {
+                    without.push(write_round(&off, &server_pid, tasks, length).await);
+                    with.push(write_round(&on, &server_pid, tasks, length).await);
+                } else {
+                    with.push(write_round(&on, &server_pid, tasks, length).await);
+                    without.push(write_round(&off, &server_pid, tasks, length).await);
+                }
             }
-            let (with, without) = (median(with), median(without));
+            let (with, with_client, with_server) = summary(&with);
+            let (without, without_client, without_server) = summary(&without);
             println!(
                 "  {tasks:>2} task(s), {listeners:<27}: fleet on {with:>8.0}/s  baseline off {without:>8.0}/s  ({:.1} %, target >= 90 %)",
                 with / without * 100.0
             );
+            println!(
+                "  {:<37}  CPU/write on {:>5.2} µs + {:>5.2} µs  off {:>5.2} µs + {:>5.2} µs  (on costs {:.1} % of off)",
+                "",
+                with_client,
+                with_server,
+                without_client,
+                without_server,
+                (with_client + with_server) / (without_client + without_server) * 100.0
+            );
         }
+    }
+    if listening.is_some() {
+        println!(
+            "  (1 task: a lone writer waits on each round trip; with fleet on, the announcing task keeps a runtime thread awake, which shortens the wake-ups)"
+        );
     }
 }
 
@@ -227,7 +304,7 @@ fn main() {
         return;
     };
     let (samples, rounds, length, ops) = if full {
-        (1_000, 9, Duration::from_secs(1), 200_000)
+        (1_000, 15, Duration::from_secs(1), 200_000)
     } else {
         (20, 1, Duration::from_millis(100), 1_000)
     };

@@ -61,23 +61,26 @@ pub struct FleetFlushes {
     pub gap: u64,
     /// A message did not decode.
     pub undecodable: u64,
-    /// The subscription dropped.
+    /// The subscription dropped (or its connection did not answer the liveness `PING`).
     pub disconnected: u64,
     /// A subscription was established (what L1 took in before may be stale).
     pub subscribed: u64,
     /// Too many publishers to keep track of.
     pub too_many_publishers: u64,
+    /// The memory tier fell behind applying messages: one flush replaced what did not fit.
+    pub lagged: u64,
 }
 
 impl FleetFlushes {
     /// Each reason with its count, in the order of the fields (for metrics).
-    pub fn by_reason(&self) -> [(&'static str, u64); 5] {
+    pub fn by_reason(&self) -> [(&'static str, u64); 6] {
         [
             ("gap", self.gap),
             ("undecodable", self.undecodable),
             ("disconnected", self.disconnected),
             ("subscribed", self.subscribed),
             ("too_many_publishers", self.too_many_publishers),
+            ("lagged", self.lagged),
         ]
     }
 }
@@ -237,6 +240,7 @@ mod listen {
                 disconnected: c.flushes_disconnected,
                 subscribed: c.flushes_subscribed,
                 too_many_publishers: c.flushes_too_many_publishers,
+                lagged: c.flushes_lagged,
             };
             status.l1_ttl_cap = self.shared.capped.load(Ordering::Acquire).then_some(self.bound);
             status

@@ -299,7 +299,24 @@ async fn closing_ends_the_subscription() {
 /// and fleet invalidation send, keys of the namespace only, and the namespace's channel only.
 const LEAST_PRIVILEGE: &str = "on >{password} ~{ns}:* ~:tags:{ns}:* resetchannels &stratacache:invalidate:{ns} -@all \
     +get +set +del +unlink +exists +pttl +mget +scan +ping +info +multi +exec +unwatch +select +eval \
-    +publish +subscribe +sadd +srem +smembers +srandmember +pexpire +persist";
+    +publish +subscribe +sadd +srem +spop +scard +srandmember +pexpire +persist";
+
+/// `docs/security.md` documents the same rule (for the namespace `app`), word for word after the
+/// password.
+#[test]
+fn the_tested_rule_is_the_documented_one() {
+    let doc = include_str!("../../../docs/security.md");
+    let documented = doc
+        .lines()
+        .find_map(|l| l.strip_prefix("user app on #<sha256 of the password> "))
+        .expect("the rule in docs/security.md");
+    let tested = LEAST_PRIVILEGE.replace("{ns}", "app");
+    let tested = tested.strip_prefix("on >{password} ").unwrap();
+    assert_eq!(
+        documented.split_whitespace().collect::<Vec<_>>(),
+        tested.split_whitespace().collect::<Vec<_>>()
+    );
+}
 
 /// A server whose ACL file defines the user `app` by `rule`, and the file (kept while it runs).
 fn with_user(rule: &str) -> (Option<RedisServer>, tempfile::TempPath) {

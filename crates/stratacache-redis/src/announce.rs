@@ -8,6 +8,11 @@
 //! nothing on its own path, one instance publishes at most one pipeline per round trip (and per
 //! [`FLUSH_INTERVAL`]) however many tasks write, and every message is sent after the change it
 //! names was made.
+//!
+//! A write costs one short lock and a copy of its key into a shared buffer (no allocation per
+//! key; the announcing task is woken once per batch). A pipeline that fails leaves numbers the
+//! others never receive: the task then sends an empty message every [`RETRY_INTERVAL`] until one
+//! arrives, so that the others see the gap (and flush) even when nothing else is written.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -18,10 +23,18 @@ use tokio::sync::Notify;
 use crate::RedisCache;
 use crate::cache::Inner;
 use crate::conn::Idempotence::Idempotent;
-use crate::fleet::{MAX_MESSAGE_BYTES, Scope};
+use crate::fleet::{MAX_MESSAGE_BYTES, Publisher, ScopeRef};
 
 /// The shortest time between two pipelines of announcements.
 pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(1);
+
+/// After a failed pipeline, how long until the next attempt to tell the others (an empty
+/// message, when nothing else is queued).
+pub(crate) const RETRY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A tag removal of more keys than this is announced as the tag (the others flush their L1)
+/// rather than key by key.
+pub(crate) const TAG_KEYS_ANNOUNCED: usize = 16 * KEYS_PER_MESSAGE;
 
 /// How many keys one message names at most.
 pub(crate) const KEYS_PER_MESSAGE: usize = 256;
@@ -33,40 +46,67 @@ const _: () = assert!(KEY_BYTES_PER_MESSAGE * 4 < MAX_MESSAGE_BYTES);
 /// What is waiting to be announced.
 #[derive(Debug, Default)]
 struct Queue {
-    keys: Vec<String>,
+    /// The keys, back to back (one buffer: no allocation per key).
+    key_bytes: String,
+    /// Where each key ends in `key_bytes`.
+    key_ends: Vec<usize>,
     patterns: Vec<String>,
     tags: Vec<String>,
     clear: bool,
+    /// An empty message is owed: the last pipeline failed.
+    probe: bool,
 }
 
 impl Queue {
     fn is_empty(&self) -> bool {
-        self.keys.is_empty() && self.patterns.is_empty() && self.tags.is_empty() && !self.clear
+        self.key_ends.is_empty()
+            && self.patterns.is_empty()
+            && self.tags.is_empty()
+            && !self.clear
+            && !self.probe
     }
 
-    /// The scopes to send: a clear covers everything else; keys in messages of at most
-    /// [`KEYS_PER_MESSAGE`] keys and [`KEY_BYTES_PER_MESSAGE`] bytes (a longer key goes alone).
-    fn into_scopes(self) -> Vec<Scope> {
+    fn push_key(&mut self, key: &str) {
+        self.key_bytes.push_str(key);
+        self.key_ends.push(self.key_bytes.len());
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.key_ends.iter().copied());
+        starts
+            .zip(&self.key_ends)
+            .map(|(start, &end)| &self.key_bytes[start..end])
+    }
+
+    /// The messages to send, numbered by `publisher`: a clear covers everything else; keys in
+    /// messages of at most [`KEYS_PER_MESSAGE`] keys and [`KEY_BYTES_PER_MESSAGE`] bytes (a longer
+    /// key goes alone); an owed probe, when nothing else is sent, as an empty key list.
+    fn messages(&self, publisher: &Publisher) -> Vec<Vec<u8>> {
         if self.clear {
-            return vec![Scope::Clear];
+            return vec![publisher.encode_next(ScopeRef::Clear)];
         }
-        let mut scopes: Vec<Scope> = self.patterns.into_iter().map(Scope::Pattern).collect();
-        scopes.extend(self.tags.into_iter().map(Scope::Tag));
-        let (mut batch, mut bytes) = (Vec::new(), 0);
-        for key in self.keys {
+        let mut messages: Vec<Vec<u8>> = self
+            .patterns
+            .iter()
+            .map(|p| publisher.encode_next(ScopeRef::Pattern(p)))
+            .collect();
+        messages.extend(self.tags.iter().map(|t| publisher.encode_next(ScopeRef::Tag(t))));
+        let (mut batch, mut bytes): (Vec<&str>, usize) = (Vec::new(), 0);
+        for key in self.keys() {
             if !batch.is_empty()
                 && (batch.len() == KEYS_PER_MESSAGE || bytes + key.len() > KEY_BYTES_PER_MESSAGE)
             {
-                scopes.push(Scope::Keys(std::mem::take(&mut batch)));
+                messages.push(publisher.encode_next(ScopeRef::Keys(&batch)));
+                batch.clear();
                 bytes = 0;
             }
             bytes += key.len();
             batch.push(key);
         }
-        if !batch.is_empty() {
-            scopes.push(Scope::Keys(batch));
+        if !batch.is_empty() || (self.probe && messages.is_empty()) {
+            messages.push(publisher.encode_next(ScopeRef::Keys(&batch)));
         }
-        scopes
+        messages
     }
 }
 
@@ -84,28 +124,36 @@ impl Announcer {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Adds to the queue; wakes the task when the queue was empty (once per batch: the task takes
+    /// the whole queue).
+    fn push(&self, add: impl FnOnce(&mut Queue)) {
+        let mut queue = self.lock();
+        let was_empty = queue.is_empty();
+        add(&mut queue);
+        drop(queue);
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
     /// Queues `keys` as changed.
     pub(crate) fn keys<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
-        self.lock().keys.extend(keys.into_iter().map(str::to_owned));
-        self.wake.notify_one();
+        self.push(|q| keys.into_iter().for_each(|k| q.push_key(k)));
     }
 
     /// Queues every key matching `pattern` as removed.
     pub(crate) fn pattern(&self, pattern: &str) {
-        self.lock().patterns.push(pattern.to_owned());
-        self.wake.notify_one();
+        self.push(|q| q.patterns.push(pattern.to_owned()));
     }
 
     /// Queues a tag whose entries are not known (its removal failed): receivers flush.
     pub(crate) fn tag(&self, tag: &str) {
-        self.lock().tags.push(tag.to_owned());
-        self.wake.notify_one();
+        self.push(|q| q.tags.push(tag.to_owned()));
     }
 
     /// Queues a clear of the namespace.
     pub(crate) fn clear(&self) {
-        self.lock().clear = true;
-        self.wake.notify_one();
+        self.push(|q| q.clear = true);
     }
 
     /// The cache is gone or closed: the task ends (what is still queued is not sent).
@@ -219,8 +267,17 @@ impl Drop for StopOnDrop {
 /// is closed or dropped.
 pub(crate) async fn run(cache: Weak<Inner>, announcer: Arc<Announcer>) {
     let mut last = Instant::now() - FLUSH_INTERVAL;
+    let mut retry_at = None;
     loop {
-        announcer.wake.notified().await;
+        match retry_at {
+            None => announcer.wake.notified().await,
+            Some(at) => {
+                tokio::select! {
+                    () = announcer.wake.notified() => {}
+                    () = tokio::time::sleep_until(at) => announcer.lock().probe = true,
+                }
+            }
+        }
         // Under a steady stream of writes, at most one pipeline per interval: the rest of the
         // stream joins it. A change after a quiet spell goes out at once.
         let since = last.elapsed();
@@ -242,25 +299,30 @@ pub(crate) async fn run(cache: Weak<Inner>, announcer: Arc<Announcer>) {
         if cache.is_closed() {
             return;
         }
-        publish(&cache, queue).await;
+        retry_at = (!publish(&cache, &queue).await).then(|| tokio::time::Instant::now() + RETRY_INTERVAL);
     }
 }
 
-/// Sends `queue` as one pipeline of `PUBLISH`es.
-async fn publish(cache: &RedisCache, queue: Queue) {
+/// Sends `queue` as one pipeline of `PUBLISH`es; whether it was sent.
+async fn publish(cache: &RedisCache, queue: &Queue) -> bool {
     let mut pipe = redis::pipe();
-    for scope in queue.into_scopes() {
-        pipe.add_command(cache.publish_cmd(scope)).ignore();
+    for message in queue.messages(&cache.inner.publisher) {
+        pipe.add_command(cache.publish_cmd(message)).ignore();
     }
     let pipe = &pipe;
-    if let Err(e) = cache
+    match cache
         .run("PUBLISH", Idempotent, |mut c| async move {
             pipe.query_async::<()>(&mut c).await
         })
         .await
     {
-        // The numbers are used: the other instances see the gap at the next message and flush.
-        tracing::warn!(error = %e, "fleet invalidation: PUBLISH failed; other instances will flush");
+        Ok(()) => true,
+        Err(e) => {
+            // The numbers are used: the other instances see the gap at the next message (an
+            // empty one, sent until it arrives) and flush.
+            tracing::warn!(error = %e, "fleet invalidation: PUBLISH failed; other instances will flush");
+            false
+        }
     }
 }
 
@@ -268,13 +330,32 @@ async fn publish(cache: &RedisCache, queue: Queue) {
 pub(crate) async fn flush_now(cache: &RedisCache, announcer: &Announcer) {
     let queue = announcer.take();
     if !queue.is_empty() {
-        publish(cache, queue).await;
+        publish(cache, &queue).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::{InstanceId, Invalidation, Scope};
+
+    fn queue_of(keys: &[&str]) -> Queue {
+        let mut queue = Queue::default();
+        keys.iter().for_each(|k| queue.push_key(k));
+        queue
+    }
+
+    fn decoded(queue: &Queue) -> Vec<Scope> {
+        let publisher = Publisher::new(InstanceId::random());
+        queue
+            .messages(&publisher)
+            .iter()
+            .map(|m| {
+                assert!(m.len() < MAX_MESSAGE_BYTES);
+                Invalidation::decode(m).expect("decodes").scope
+            })
+            .collect()
+    }
 
     fn keys(scope: &Scope) -> usize {
         match scope {
@@ -285,50 +366,53 @@ mod tests {
 
     #[test]
     fn keys_are_split_by_count_and_by_bytes() {
-        let queue = Queue {
-            keys: (0..600).map(|i| format!("k{i}")).collect(),
-            ..Queue::default()
-        };
-        let scopes = queue.into_scopes();
+        let names: Vec<String> = (0..600).map(|i| format!("k{i}")).collect();
+        let queue = queue_of(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let scopes = decoded(&queue);
         assert_eq!(scopes.iter().map(keys).collect::<Vec<_>>(), [256, 256, 88]);
+        let all: Vec<String> = scopes
+            .into_iter()
+            .flat_map(|s| match s {
+                Scope::Keys(k) => k,
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(all, names, "every key once, in order");
 
         let long = "x".repeat(40 * 1024);
-        let queue = Queue {
-            keys: vec![long.clone(), long, "short".to_owned(), "x".repeat(200 * 1024)],
-            ..Queue::default()
-        };
-        let scopes = queue.into_scopes();
-        assert_eq!(scopes.iter().map(keys).collect::<Vec<_>>(), [1, 2, 1]);
-        for scope in &scopes {
-            let message = crate::fleet::Publisher::new(crate::fleet::InstanceId::random())
-                .announce(scope.clone())
-                .encode();
-            assert!(message.len() < MAX_MESSAGE_BYTES);
-        }
+        let huge = "x".repeat(200 * 1024);
+        let queue = queue_of(&[&long, &long, "short", &huge]);
+        assert_eq!(decoded(&queue).iter().map(keys).collect::<Vec<_>>(), [1, 2, 1]);
     }
 
     #[test]
-    fn a_clear_covers_everything_queued_with_it() {
-        let queue = Queue {
-            keys: vec!["a".to_owned()],
-            patterns: vec!["user:*".to_owned()],
-            tags: vec!["t".to_owned()],
-            clear: true,
-        };
-        assert_eq!(queue.into_scopes(), [Scope::Clear]);
-        let queue = Queue {
-            keys: vec!["a".to_owned()],
-            patterns: vec!["user:*".to_owned()],
-            tags: vec!["t".to_owned()],
-            clear: false,
-        };
+    fn a_clear_covers_everything_queued_with_it_and_a_probe_is_an_empty_message() {
+        let mut queue = queue_of(&["a"]);
+        queue.patterns.push("user:*".to_owned());
+        queue.tags.push("t".to_owned());
         assert_eq!(
-            queue.into_scopes(),
+            decoded(&queue),
             [
                 Scope::Pattern("user:*".to_owned()),
                 Scope::Tag("t".to_owned()),
                 Scope::Keys(vec!["a".to_owned()])
             ]
+        );
+        queue.probe = true;
+        assert_eq!(decoded(&queue).len(), 3, "a probe adds nothing to other messages");
+        queue.clear = true;
+        assert_eq!(decoded(&queue), [Scope::Clear]);
+
+        let probe = Queue {
+            probe: true,
+            ..Queue::default()
+        };
+        assert!(!probe.is_empty());
+        assert_eq!(decoded(&probe), [Scope::Keys(Vec::new())]);
+        assert!(
+            Queue::default()
+                .messages(&Publisher::new(InstanceId::random()))
+                .is_empty()
         );
     }
 
@@ -343,7 +427,7 @@ mod tests {
         }
         drop(Announce::new(None, Change::Clear));
         let queue = announcer.take();
-        assert_eq!(queue.keys, ["a", "b"]);
+        assert_eq!(queue.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert!(!queue.clear);
         // Unconfirmed (failed, timed out, cancelled): announced now and again after the deadline.
         drop(Announce::new(target, Change::Pattern("p*")));
@@ -354,5 +438,30 @@ mod tests {
             ["p*"],
             "announced again after the deadline"
         );
+    }
+
+    #[tokio::test]
+    async fn the_task_is_woken_once_per_batch() {
+        let announcer = Announcer::default();
+        announcer.keys(["a"]);
+        announcer.keys(["b"]);
+        announcer.clear();
+        // One stored wake-up for the whole batch...
+        tokio::time::timeout(Duration::from_millis(100), announcer.wake.notified())
+            .await
+            .expect("woken");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), announcer.wake.notified())
+                .await
+                .is_err(),
+            "only once while the queue was not taken"
+        );
+        let queue = announcer.take();
+        assert_eq!(queue.keys().collect::<Vec<_>>(), ["a", "b"]);
+        // ...and one again once it was taken.
+        announcer.keys(["c"]);
+        tokio::time::timeout(Duration::from_millis(100), announcer.wake.notified())
+            .await
+            .expect("woken again after the queue was taken");
     }
 }

@@ -12,7 +12,7 @@ use stratacache_core::{
     async_trait,
 };
 
-use crate::announce::{self, Announce, Announcer, Change, StopOnDrop};
+use crate::announce::{self, Announce, Announcer, Change, StopOnDrop, TAG_KEYS_ANNOUNCED};
 use crate::config::{RedisConfig, RetryConfig};
 use crate::conn::Idempotence::{Idempotent, ReportsEffect, Write};
 use crate::conn::{Held, Slot};
@@ -307,9 +307,8 @@ impl RedisCache {
             .map(|StopOnDrop(announcer)| (announcer, deadline))
     }
 
-    /// The `PUBLISH` of the next message, announcing `scope`.
-    pub(crate) fn publish_cmd(&self, scope: Scope) -> redis::Cmd {
-        let message = self.inner.publisher.announce(scope).encode();
+    /// The `PUBLISH` of an encoded message on this cache's channel.
+    pub(crate) fn publish_cmd(&self, message: Vec<u8>) -> redis::Cmd {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(&self.inner.channel).arg(message);
         cmd
@@ -563,8 +562,15 @@ impl Cache for RedisCache {
                 return Err(e);
             }
         };
-        let keys: Vec<&str> = removed.iter().map(String::as_str).collect();
-        drop(self.announcing(&keys));
+        if removed.len() > TAG_KEYS_ANNOUNCED
+            && let Some(StopOnDrop(announcer)) = &self.inner.announcer
+        {
+            // Cheaper for the others to flush than to drop this many keys one by one.
+            announcer.tag(tag);
+        } else {
+            let keys: Vec<&str> = removed.iter().map(String::as_str).collect();
+            drop(self.announcing(&keys));
+        }
         self.inner.counters.record_removals(removed.len() as u64);
         Ok(removed)
     }

@@ -123,6 +123,25 @@ pub enum Scope {
     Clear,
 }
 
+/// [`Scope`], borrowed: what a publisher encodes without copying what it names (the same JSON).
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ScopeRef<'a> {
+    Keys(&'a [&'a str]),
+    Pattern(&'a str),
+    Tag(&'a str),
+    Clear,
+}
+
+/// [`Invalidation`], borrowed.
+#[derive(Serialize)]
+struct InvalidationRef<'a> {
+    v: u32,
+    origin: InstanceId,
+    seq: u64,
+    scope: ScopeRef<'a>,
+}
+
 /// One message on the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,12 +202,29 @@ impl Publisher {
         self.last.load(Ordering::Relaxed)
     }
 
+    /// The next message, announcing `scope`, encoded ([`Invalidation::encode`]) without
+    /// copying what it names.
+    pub(crate) fn encode_next(&self, scope: ScopeRef<'_>) -> Vec<u8> {
+        let message = InvalidationRef {
+            v: VERSION,
+            origin: self.origin,
+            seq: self.next_seq(),
+            scope,
+        };
+        // Serializing these types cannot fail: strings, integers and a tagged enum.
+        serde_json::to_vec(&message).unwrap_or_default()
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.last.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// The next message, announcing `scope`.
     pub fn announce(&self, scope: Scope) -> Invalidation {
         Invalidation {
             v: VERSION,
             origin: self.origin,
-            seq: self.last.fetch_add(1, Ordering::Relaxed) + 1,
+            seq: self.next_seq(),
             scope,
         }
     }
@@ -203,13 +239,16 @@ pub enum FlushReason {
     Gap,
     /// A message did not decode (too large, another format or version).
     Undecodable,
-    /// The subscription dropped (reconnect, Redis restart, a subscriber that fell behind).
+    /// The subscription dropped (reconnect, Redis restart, no answer to the liveness `PING`).
     Disconnected,
     /// A subscription was established (the first one too): what L1 took in before it may be
     /// stale.
     Subscribed,
     /// More than [`MAX_PUBLISHERS`] publishers were seen.
     TooManyPublishers,
+    /// The consumer fell behind: its channel was full, and what did not fit is covered by a
+    /// flush instead (the subscription never waits for the consumer).
+    Lagged,
 }
 
 impl FlushReason {
@@ -221,6 +260,7 @@ impl FlushReason {
             Self::Disconnected => "disconnected",
             Self::Subscribed => "subscribed",
             Self::TooManyPublishers => "too_many_publishers",
+            Self::Lagged => "lagged",
         }
     }
 }
@@ -326,7 +366,7 @@ impl Receiver {
 
 mod subscription;
 
-pub use subscription::{FleetSubscription, SubscriptionCounters};
+pub use subscription::{FleetSubscription, PING_INTERVAL, PING_TIMEOUT, SubscriptionCounters};
 
 #[cfg(test)]
 mod tests;

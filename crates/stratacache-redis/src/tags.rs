@@ -7,9 +7,11 @@
 //!   lifetime of its entries (an entry without expiry makes it persistent), so a tag whose
 //!   entries all expired goes with them; and it checks three random members, removing those whose
 //!   entry is gone, so a tag that lives on does not fill up with expired keys.
-//! - **Removing** a tag is one script: it reads the set, deletes it, and deletes its entries,
-//!   atomically. A key tagged at the same time either was in the set (its entry is removed) or
-//!   lands in a new set (its entry and its tag survive together).
+//! - **Removing** a tag takes its members in batches of [`REMOVAL_BATCH`] (`SPOP`), each batch
+//!   with its entries in one script, until the set is empty: Redis is never blocked for longer
+//!   than one batch, however large the tag. A key tagged at the same time is either taken by a
+//!   batch (its entry is removed) or lands in the set after the last one (its entry and its tag
+//!   survive together).
 //!
 //! Both need `EVAL` and the set commands; an ACL user needs the key pattern
 //! `~:tags:<namespace>:*` besides `~<namespace>:*`.
@@ -42,16 +44,20 @@ end
 return 1
 ";
 
-/// `KEYS[1]` the tag set, `ARGV[1]` the namespace prefix: the keys whose entries it removed.
+/// How many members of a tag one removal script takes at most.
+pub(crate) const REMOVAL_BATCH: usize = 1000;
+
+/// `KEYS[1]` the tag set, `ARGV[1]` the namespace prefix, `ARGV[2]` the batch size: the keys
+/// whose entries it removed, then how many members the set still has.
 const REMOVE: &str = r"
-local members = redis.call('SMEMBERS', KEYS[1])
-redis.call('UNLINK', KEYS[1])
+local members = redis.call('SPOP', KEYS[1], tonumber(ARGV[2]))
 local removed = {}
 for _, member in ipairs(members) do
   if redis.call('UNLINK', ARGV[1] .. member) == 1 then
     removed[#removed + 1] = member
   end
 end
+removed[#removed + 1] = tostring(redis.call('SCARD', KEYS[1]))
 return removed
 ";
 
@@ -93,19 +99,33 @@ impl RedisCache {
         .await
     }
 
+    /// Removes `tag`'s entries, batch after batch; the keys removed. A set still refilled by
+    /// other writers after as many batches as it had members at the first is left to the next
+    /// removal (what they tag later is theirs).
     pub(crate) async fn remove_tagged_impl(&self, tag: &str) -> Result<Vec<String>> {
         let (tag_key, prefix) = (&self.tag_key(tag), &self.redis_key(""));
-        let removed: Vec<String> = self
-            .run("EVAL (tag removal)", ReportsEffect, |mut c| async move {
-                redis::cmd("EVAL")
-                    .arg(REMOVE)
-                    .arg(1)
-                    .arg(tag_key)
-                    .arg(prefix)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(removed)
+        let mut removed = Vec::new();
+        let mut batches_left: Option<usize> = None;
+        loop {
+            let mut batch: Vec<String> = self
+                .run("EVAL (tag removal)", ReportsEffect, |mut c| async move {
+                    redis::cmd("EVAL")
+                        .arg(REMOVE)
+                        .arg(1)
+                        .arg(tag_key)
+                        .arg(prefix)
+                        .arg(REMOVAL_BATCH)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            let remaining: usize = batch.pop().and_then(|n| n.parse().ok()).unwrap_or(0);
+            removed.append(&mut batch);
+            let left = batches_left.get_or_insert(remaining.div_ceil(REMOVAL_BATCH));
+            if remaining == 0 || *left == 0 {
+                return Ok(removed);
+            }
+            *left -= 1;
+        }
     }
 }

@@ -321,3 +321,120 @@ async fn concurrent_writes_are_announced_in_batches() {
     assert_eq!(a.invalidations_published() - published, messages);
     assert!(messages < 400, "one message per write: {messages}");
 }
+
+fn upstream(server: &RedisServer) -> std::net::SocketAddr {
+    format!("{}:{}", server.host(), server.port()).parse().unwrap()
+}
+
+/// The subscription's connection stays open but carries nothing back (a half-open connection, a
+/// hung server): the liveness `PING` is not answered, the subscription counts as lost (a flush),
+/// and it resubscribes by itself once the way is clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_noticed_by_its_ping() {
+    use stratacache_redis::fleet::{PING_INTERVAL, PING_TIMEOUT};
+    use stratacache_testkit::fault::FaultProxy;
+    let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+        return;
+    };
+    let proxy = FaultProxy::start(upstream(&server));
+    let mut config = common::impatient(common::config_for(&server));
+    config.url = proxy.url().into();
+    let cache = common::connect(config).await;
+    let (subscription, mut actions) = subscribed(&cache).await;
+
+    proxy.drop_replies();
+    let started = std::time::Instant::now();
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Disconnected));
+    assert!(!subscription.is_connected());
+    println!(
+        "noticed after {:?} (PING every {PING_INTERVAL:?}, answered within {PING_TIMEOUT:?})",
+        started.elapsed()
+    );
+
+    proxy.pass();
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Subscribed));
+    until_connected(&subscription).await;
+    let other = Publisher::new(InstanceId::random());
+    publish(&server, &cache, other.announce(Scope::Clear).encode()).await;
+    assert_eq!(next(&mut actions).await, Action::Apply(Scope::Clear));
+}
+
+/// A consumer that does not keep up never holds the subscription back: what does not fit in its
+/// channel is dropped and replaced by one flush, handed over as soon as there is room; then the
+/// messages are applied again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_consumer_gets_one_flush_instead_of_a_backlog() {
+    let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+        return;
+    };
+    let cache = common::connect(common::config_for(&server)).await;
+    let (subscription, mut actions) = cache.subscribe_invalidations(4);
+    until_connected(&subscription).await;
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Subscribed));
+
+    let other = Publisher::new(InstanceId::random());
+    let keys = |i: usize| Scope::Keys(vec![format!("k{i}")]);
+    for i in 0..20 {
+        publish(&server, &cache, other.announce(keys(i)).encode()).await;
+    }
+    // Wait until all 20 were received, without taking anything.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while subscription.counters().received < 20 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            subscription.counters()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for i in 0..4 {
+        assert_eq!(next(&mut actions).await, Action::Apply(keys(i)));
+    }
+    assert_eq!(next(&mut actions).await, Action::Flush(FlushReason::Lagged));
+    publish(&server, &cache, other.announce(keys(99)).encode()).await;
+    assert_eq!(next(&mut actions).await, Action::Apply(keys(99)));
+    let counters = subscription.counters();
+    assert_eq!(
+        (counters.applied, counters.flushes_lagged),
+        (5, 1),
+        "{counters:?}"
+    );
+}
+
+/// A change whose announcement could not be sent (Redis unreachable from the publisher) is not
+/// silently lost when the publisher then stays quiet: it keeps sending an empty message until
+/// one arrives, and the receiver sees the numbers it missed and flushes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_announcement_is_followed_by_one_that_shows_the_gap() {
+    use stratacache_core::{Bytes, Cache, Ttl};
+    use stratacache_testkit::fault::FaultProxy;
+    let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+        return;
+    };
+    let proxy = FaultProxy::start(upstream(&server));
+    let mut config = common::impatient(common::config_for(&server));
+    let b = common::connect(config.clone()).await;
+    config.url = proxy.url().into();
+    config.publish_invalidations = true;
+    let a = common::connect(config).await;
+    let (_subscription, mut actions) = subscribed(&b).await;
+
+    a.set("k", Bytes::from_static(b"1"), Ttl::secs(60)).await.unwrap();
+    assert_eq!(
+        next(&mut actions).await,
+        Action::Apply(Scope::Keys(vec!["k".to_owned()]))
+    );
+    proxy.cut();
+    assert!(a.set("k", Bytes::from_static(b"2"), Ttl::secs(60)).await.is_err());
+    // Long enough for the announcement and its repetition after the operation deadline to fail.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.pass();
+    // Nothing else is written: what reaches B is A's empty message, numbered after the lost ones.
+    loop {
+        match next(&mut actions).await {
+            Action::Flush(FlushReason::Gap) => break,
+            Action::Apply(Scope::Keys(keys)) if keys.is_empty() || keys == ["k"] => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

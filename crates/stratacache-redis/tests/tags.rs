@@ -170,3 +170,59 @@ async fn a_tag_removal_is_announced_as_its_keys() {
     .await;
     assert_eq!(sets, 0, "a clear removes the namespace's tag sets");
 }
+
+/// A large tag is removed in batches (Redis is never blocked for the whole tag), entirely, and
+/// announced as the tag rather than thousands of keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_tag_is_removed_in_batches_and_announced_as_the_tag() {
+    let Some(server) = server() else { return };
+    let mut config = common::config_for(&server);
+    config.publish_invalidations = true;
+    let a = common::connect(config.clone()).await;
+    let b = common::connect(config).await;
+    let (subscription, mut actions) = b.subscribe_invalidations(64);
+    while !subscription.is_connected() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // 5000 tagged entries, written directly (SET and SADD, as the cache lays them out).
+    let (ns, n) = (a.namespace().to_owned(), 5000);
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("SET").arg(format!("{ns}:big:{i}")).arg("v").ignore();
+        pipe.cmd("SADD")
+            .arg(format!(":tags:{ns}:big"))
+            .arg(format!("big:{i}"))
+            .ignore();
+    }
+    let mut conn = common::observer(&server).await;
+    pipe.query_async::<()>(&mut conn).await.unwrap();
+    let evals = async || -> u64 {
+        let info: String = query(&server, redis::cmd("INFO").arg("commandstats")).await;
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_eval:calls="))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = evals().await;
+    let removed = a.remove_tagged("big").await.unwrap();
+    let scripts = evals().await - before;
+    assert_eq!(removed.len(), n);
+    assert_eq!(a.count_keys().await.unwrap(), 0, "every entry removed");
+    let set: u64 = query(&server, redis::cmd("EXISTS").arg(format!(":tags:{ns}:big"))).await;
+    assert_eq!(set, 0, "the tag set is gone");
+    assert_eq!(scripts, 5, "5000 members in batches of 1000");
+    loop {
+        let action = tokio::time::timeout(Duration::from_secs(10), actions.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match action {
+            Action::Apply(Scope::Tag(tag)) => {
+                assert_eq!(tag, "big");
+                break;
+            }
+            Action::Flush(FlushReason::Subscribed) => {}
+            other => panic!("expected the tag, got {other:?}"),
+        }
+    }
+}

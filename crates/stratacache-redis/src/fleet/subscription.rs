@@ -14,8 +14,14 @@ use tokio::task::JoinHandle;
 use super::{Action, FlushReason, InstanceId, Receiver, channel};
 use crate::RedisCache;
 
-/// How often the receiver checks for overdue (lost) messages.
+/// How often the receiver checks for overdue (lost) messages, and for room to hand over a flush
+/// owed to a consumer that fell behind.
 const TICK: Duration = Duration::from_millis(50);
+/// How often the subscription's connection is checked with a `PING`: a connection that is open
+/// but carries nothing (a half-open TCP connection, a hung server) is otherwise not noticed.
+pub const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a `PING` may wait for its answer before the subscription counts as lost.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// The first and the longest wait between two subscription attempts.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
 
@@ -29,7 +35,8 @@ pub struct SubscriptionCounters {
     /// Messages handed over to be applied.
     pub applied: u64,
     /// Flushes handed over, by reason: `gap`, `undecodable`, `disconnected`, `subscribed`
-    /// (every time a subscription is established, the first one too), `too_many_publishers`.
+    /// (every time a subscription is established, the first one too), `too_many_publishers`,
+    /// `lagged` (the consumer fell behind).
     pub flushes_gap: u64,
     /// See [`flushes_gap`](Self::flushes_gap).
     pub flushes_undecodable: u64,
@@ -39,6 +46,8 @@ pub struct SubscriptionCounters {
     pub flushes_subscribed: u64,
     /// See [`flushes_gap`](Self::flushes_gap).
     pub flushes_too_many_publishers: u64,
+    /// See [`flushes_gap`](Self::flushes_gap).
+    pub flushes_lagged: u64,
     /// Successful subscriptions (the first, then every re-subscription).
     pub subscriptions: u64,
 }
@@ -49,7 +58,7 @@ struct Shared {
     received: AtomicU64,
     own: AtomicU64,
     applied: AtomicU64,
-    flushes: [AtomicU64; 5],
+    flushes: [AtomicU64; 6],
     subscriptions: AtomicU64,
 }
 
@@ -61,6 +70,7 @@ impl Shared {
             FlushReason::Disconnected => 2,
             FlushReason::TooManyPublishers => 3,
             FlushReason::Subscribed => 4,
+            FlushReason::Lagged => 5,
         };
         self.flushes[i].fetch_add(1, Ordering::Relaxed);
     }
@@ -72,10 +82,12 @@ impl Shared {
 /// The task connects with the cache's settings (TLS, credentials, database) on a connection of
 /// its own, `SUBSCRIBE`s, and sends every [`Action`] other than [`Action::Own`] to the channel
 /// returned with it. Every time it is subscribed (the first time too) it sends a flush: whatever
-/// was read into L1 before may be stale. When the connection drops it sends a flush and
-/// reconnects with a backoff (50 ms doubling to 2 s). It ends, unsubscribed, within 50 ms of the
-/// cache being [closed](RedisCache::close) or dropped. A consumer that falls behind holds the task back; Redis then
-/// disconnects the slow subscriber, which is a flush too, never a silent loss.
+/// was read into L1 before may be stale. When the connection drops, or does not answer a `PING`
+/// ([`PING_INTERVAL`], [`PING_TIMEOUT`]: a half-open connection or a hung server), it sends a
+/// flush and reconnects with a backoff (50 ms doubling to 2 s). It never waits for the consumer:
+/// when the channel is full, what does not fit is dropped and a flush ([`FlushReason::Lagged`])
+/// is handed over as soon as there is room, which covers it. It ends, unsubscribed, within 50 ms
+/// of the cache being [closed](RedisCache::close) or dropped.
 #[derive(Debug)]
 pub struct FleetSubscription {
     shared: Arc<Shared>,
@@ -102,6 +114,7 @@ impl FleetSubscription {
             flushes_disconnected: load(&s.flushes[2]),
             flushes_too_many_publishers: load(&s.flushes[3]),
             flushes_subscribed: load(&s.flushes[4]),
+            flushes_lagged: load(&s.flushes[5]),
             subscriptions: load(&s.subscriptions),
         }
     }
@@ -151,20 +164,77 @@ impl RedisCache {
     }
 }
 
-/// Hands `action` over, counting it; `false` once the consumer is gone.
-async fn hand_over(shared: &Shared, sender: &mpsc::Sender<Action>, action: Action) -> bool {
-    match &action {
-        Action::Own => {
-            shared.own.fetch_add(1, Ordering::Relaxed);
+/// Hands decisions over to the consumer without waiting for it (but for the flushes that move
+/// the L1 cap), counting them.
+struct Handover {
+    shared: Arc<Shared>,
+    sender: mpsc::Sender<Action>,
+    /// A flush is owed: decisions were dropped because the channel was full.
+    lagged: bool,
+}
+
+impl Handover {
+    /// Offers `action`; `false` once the consumer is gone.
+    fn offer(&mut self, action: Action) -> bool {
+        if action == Action::Own {
+            self.shared.own.fetch_add(1, Ordering::Relaxed);
             return true;
         }
-        Action::Apply(_) => shared.applied.fetch_add(1, Ordering::Relaxed),
-        Action::Flush(reason) => {
-            shared.flushed(*reason);
-            0
+        if self.lagged && !self.settle() {
+            // The owed flush, still waiting for room, covers this decision too.
+            return !self.sender.is_closed();
         }
-    };
-    sender.send(action).await.is_ok()
+        self.try_send(action)
+    }
+
+    /// Tries to hand over the owed flush; whether nothing is owed any more.
+    fn settle(&mut self) -> bool {
+        if self.lagged {
+            self.try_send(Action::Flush(FlushReason::Lagged));
+        }
+        !self.lagged
+    }
+
+    fn try_send(&mut self, action: Action) -> bool {
+        let counted = action.clone();
+        match self.sender.try_send(action) {
+            Ok(()) => {
+                if let Action::Flush(FlushReason::Lagged) = counted {
+                    self.lagged = false;
+                }
+                self.count(&counted);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged = true;
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Hands over a flush that moves the L1 cap (disconnected, subscribed), waiting for room if
+    /// need be: it must not be lost. It covers any owed flush. `false` once the consumer is gone.
+    async fn flush(&mut self, reason: FlushReason) -> bool {
+        let action = Action::Flush(reason);
+        if self.sender.send(action.clone()).await.is_err() {
+            return false;
+        }
+        self.lagged = false;
+        self.count(&action);
+        true
+    }
+
+    fn count(&self, action: &Action) {
+        match action {
+            Action::Own => self.shared.own.fetch_add(1, Ordering::Relaxed),
+            Action::Apply(_) => self.shared.applied.fetch_add(1, Ordering::Relaxed),
+            Action::Flush(reason) => {
+                self.shared.flushed(*reason);
+                0
+            }
+        };
+    }
 }
 
 async fn run(
@@ -184,6 +254,11 @@ async fn run(
         }
     }
     let _exit = NotConnectedOnExit(Arc::clone(&shared));
+    let mut handover = Handover {
+        shared: Arc::clone(&shared),
+        sender,
+        lagged: false,
+    };
     let mut receiver = Receiver::new(me);
     let mut backoff = BACKOFF.0;
     loop {
@@ -221,12 +296,14 @@ async fn run(
         shared.subscriptions.fetch_add(1, Ordering::Relaxed);
         shared.connected.store(true, Ordering::Release);
         // What L1 took in while nobody could tell it what changed may be stale.
-        if !hand_over(&shared, &sender, receiver.subscribed()).await {
+        receiver.subscribed();
+        if !handover.flush(FlushReason::Subscribed).await {
             return;
         }
         tracing::info!(%channel, "fleet invalidation: subscribed");
-        let mut messages = pubsub.into_on_message();
+        let (mut sink, mut messages) = pubsub.split();
         let mut ticker = tokio::time::interval(TICK);
+        let mut pinged = Instant::now();
         loop {
             let action = tokio::select! {
                 message = messages.next() => match message {
@@ -240,19 +317,29 @@ async fn run(
                     if closed() {
                         return;
                     }
+                    if pinged.elapsed() >= PING_INTERVAL {
+                        pinged = Instant::now();
+                        let answer = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await;
+                        if !matches!(answer, Ok(Ok(_))) {
+                            tracing::warn!(%channel, "fleet invalidation: no answer to PING on the subscription");
+                            break;
+                        }
+                    }
+                    handover.settle();
                     receiver.tick(Instant::now())
                 }
-                () = sender.closed() => return,
+                () = handover.sender.closed() => return,
             };
             if let Some(action) = action
-                && !hand_over(&shared, &sender, action).await
+                && !handover.offer(action)
             {
                 return;
             }
         }
         shared.connected.store(false, Ordering::Release);
         tracing::warn!(%channel, "fleet invalidation: subscription lost; flushing L1 and resubscribing");
-        if !hand_over(&shared, &sender, receiver.disconnected()).await {
+        receiver.disconnected();
+        if !handover.flush(FlushReason::Disconnected).await {
             return;
         }
     }

@@ -46,6 +46,22 @@ fn every_scope_round_trips_and_the_wire_format_is_stable() {
 }
 
 #[test]
+fn the_borrowed_encoding_is_the_same_message() {
+    let (owned, borrowed) = (Publisher::new(InstanceId(7)), Publisher::new(InstanceId(7)));
+    let cases: [(Scope, ScopeRef<'_>); 5] = [
+        (keys(&["user:1", "a\"b"]), ScopeRef::Keys(&["user:1", "a\"b"])),
+        (keys(&[]), ScopeRef::Keys(&[])),
+        (Scope::Pattern("user:*".to_owned()), ScopeRef::Pattern("user:*")),
+        (Scope::Tag("té".to_owned()), ScopeRef::Tag("té")),
+        (Scope::Clear, ScopeRef::Clear),
+    ];
+    for (scope, scope_ref) in cases {
+        assert_eq!(owned.announce(scope).encode(), borrowed.encode_next(scope_ref));
+    }
+    assert_eq!(borrowed.announced(), 5);
+}
+
+#[test]
 fn hostile_or_foreign_messages_do_not_decode() {
     let ok = r#"{"v":1,"origin":"000000000000000000000000000000ff","seq":1,"scope":"clear"}"#;
     assert!(Invalidation::decode(ok.as_bytes()).is_some());

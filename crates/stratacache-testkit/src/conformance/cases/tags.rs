@@ -88,6 +88,17 @@ pub(crate) async fn tags(ctx: Ctx<'_>) {
         ErrorKind::InvalidInput,
         "a tag too long",
     );
+    // The limit counts characters, as the admin API's OpenAPI document does.
+    let wide = "é".repeat(stratacache_core::MAX_TAG_LEN);
+    cache
+        .set_with_tags("tag:wide", Bytes::from_static(b"v"), Ttl::Never, &[&wide])
+        .await
+        .must("set_with_tags with a tag of MAX_TAG_LEN two-byte characters");
+    assert_eq!(
+        cache.invalidate_tag(&wide).await.must("invalidate_tag(wide)"),
+        1,
+        "a tag of MAX_TAG_LEN two-byte characters is a tag"
+    );
 }
 
 /// An expired tagged entry is not counted as removed, and a deleted one leaves its tag.
