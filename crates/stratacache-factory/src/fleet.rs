@@ -118,8 +118,9 @@ mod listen {
     pub(crate) type Tier = TieredCache<MemoryCache, RedisCache>;
 
     /// How many decisions the subscription may hold before the consumer takes them: beyond
-    /// that it waits, and Redis disconnects a subscriber that falls too far behind (a flush).
-    const BACKLOG: usize = 4096;
+    /// that, what does not fit becomes one flush (`lagged`). With at most 256 keys and 1 MiB per
+    /// message, a bound on the memory a stalled consumer can cost.
+    const BACKLOG: usize = 1024;
 
     /// Fleet invalidation of one built cache: survives the failover connecting a new primary
     /// (after a degraded start), each of which [`attach`](Self::attach)es itself.
@@ -279,7 +280,8 @@ mod listen {
             }
             Action::Apply(Scope::Pattern(pattern)) => tier.forget_matching(&pattern).await,
             // This instance does not know which of its copies carry the tag.
-            Action::Apply(Scope::Tag(_) | Scope::Clear) => tier.forget_all().await,
+            // (`Lost` arrives as a flush; a flush if it ever came as a scope.)
+            Action::Apply(Scope::Tag(_) | Scope::Clear | Scope::Lost) => tier.forget_all().await,
             Action::Flush(FlushReason::Disconnected) => {
                 // Capped first: what is read back into L1 after the flush lives at most `bound`.
                 shared.capped.store(true, Ordering::Release);

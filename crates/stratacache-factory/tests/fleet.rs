@@ -299,7 +299,7 @@ async fn closing_ends_the_subscription() {
 /// and fleet invalidation send, keys of the namespace only, and the namespace's channel only.
 const LEAST_PRIVILEGE: &str = "on >{password} ~{ns}:* ~:tags:{ns}:* resetchannels &stratacache:invalidate:{ns} -@all \
     +get +set +del +unlink +exists +pttl +mget +scan +ping +info +multi +exec +unwatch +select +eval \
-    +publish +subscribe +sadd +srem +spop +scard +srandmember +pexpire +persist";
+    +publish +subscribe +sadd +srem +spop +scard +rename +srandmember +pexpire +persist";
 
 /// `docs/security.md` documents the same rule (for the namespace `app`), word for word after the
 /// password.

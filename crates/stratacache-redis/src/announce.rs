@@ -10,9 +10,10 @@
 //! names was made.
 //!
 //! A write costs one short lock and a copy of its key into a shared buffer (no allocation per
-//! key; the announcing task is woken once per batch). A pipeline that fails leaves numbers the
-//! others never receive: the task then sends an empty message every [`RETRY_INTERVAL`] until one
-//! arrives, so that the others see the gap (and flush) even when nothing else is written.
+//! key; the announcing task is woken once per batch). A pipeline that fails lost what it named:
+//! the task then sends [`Scope::Lost`](crate::fleet::Scope::Lost) every [`RETRY_INTERVAL`]
+//! until one arrives, and every receiver flushes, even one that never heard from this instance
+//! before (a gap in the numbers would only show to those that had).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -28,8 +29,8 @@ use crate::fleet::{MAX_MESSAGE_BYTES, Publisher, ScopeRef};
 /// The shortest time between two pipelines of announcements.
 pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(1);
 
-/// After a failed pipeline, how long until the next attempt to tell the others (an empty
-/// message, when nothing else is queued).
+/// After a failed pipeline, how long until the next attempt to tell the others that messages
+/// were lost.
 pub(crate) const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A tag removal of more keys than this is announced as the tag (the others flush their L1)
@@ -37,11 +38,12 @@ pub(crate) const RETRY_INTERVAL: Duration = Duration::from_millis(500);
 pub(crate) const TAG_KEYS_ANNOUNCED: usize = 16 * KEYS_PER_MESSAGE;
 
 /// How many keys one message names at most.
-pub(crate) const KEYS_PER_MESSAGE: usize = 256;
+pub(crate) const KEYS_PER_MESSAGE: usize = crate::fleet::MAX_KEYS_PER_MESSAGE;
 /// How many bytes of keys one message carries at most (well under [`MAX_MESSAGE_BYTES`], which
 /// receivers refuse).
 const KEY_BYTES_PER_MESSAGE: usize = 64 * 1024;
-const _: () = assert!(KEY_BYTES_PER_MESSAGE * 4 < MAX_MESSAGE_BYTES);
+/// JSON escapes a byte into at most 6 (`\u00XX`).
+const _: () = assert!(KEY_BYTES_PER_MESSAGE * 6 < MAX_MESSAGE_BYTES);
 
 /// What is waiting to be announced.
 #[derive(Debug, Default)]
@@ -53,8 +55,8 @@ struct Queue {
     patterns: Vec<String>,
     tags: Vec<String>,
     clear: bool,
-    /// An empty message is owed: the last pipeline failed.
-    probe: bool,
+    /// A [`Scope::Lost`](crate::fleet::Scope::Lost) is owed: the last pipeline failed.
+    lost: bool,
 }
 
 impl Queue {
@@ -63,7 +65,7 @@ impl Queue {
             && self.patterns.is_empty()
             && self.tags.is_empty()
             && !self.clear
-            && !self.probe
+            && !self.lost
     }
 
     fn push_key(&mut self, key: &str) {
@@ -78,10 +80,14 @@ impl Queue {
             .map(|(start, &end)| &self.key_bytes[start..end])
     }
 
-    /// The messages to send, numbered by `publisher`: a clear covers everything else; keys in
-    /// messages of at most [`KEYS_PER_MESSAGE`] keys and [`KEY_BYTES_PER_MESSAGE`] bytes (a longer
-    /// key goes alone); an owed probe, when nothing else is sent, as an empty key list.
+    /// The messages to send, numbered by `publisher`: an owed `lost` first (receivers flush,
+    /// which covers the rest: it alone is sent), else a clear covers everything else; keys in
+    /// messages of at most [`KEYS_PER_MESSAGE`] keys and [`KEY_BYTES_PER_MESSAGE`] bytes (a
+    /// longer key goes alone).
     fn messages(&self, publisher: &Publisher) -> Vec<Vec<u8>> {
+        if self.lost {
+            return vec![publisher.encode_next(ScopeRef::Lost)];
+        }
         if self.clear {
             return vec![publisher.encode_next(ScopeRef::Clear)];
         }
@@ -103,7 +109,7 @@ impl Queue {
             bytes += key.len();
             batch.push(key);
         }
-        if !batch.is_empty() || (self.probe && messages.is_empty()) {
+        if !batch.is_empty() {
             messages.push(publisher.encode_next(ScopeRef::Keys(&batch)));
         }
         messages
@@ -127,6 +133,10 @@ impl Announcer {
     /// Adds to the queue; wakes the task when the queue was empty (once per batch: the task takes
     /// the whole queue).
     fn push(&self, add: impl FnOnce(&mut Queue)) {
+        if self.is_gone() {
+            // Closed or dropped: nobody sends it any more.
+            return;
+        }
         let mut queue = self.lock();
         let was_empty = queue.is_empty();
         add(&mut queue);
@@ -162,6 +172,10 @@ impl Announcer {
         self.wake.notify_one();
     }
 
+    fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
+    }
+
     fn take(&self) -> Queue {
         std::mem::take(&mut *self.lock())
     }
@@ -173,6 +187,8 @@ pub(crate) enum Change<'a> {
     Keys(&'a [&'a str]),
     /// Every key matching a pattern.
     Pattern(&'a str),
+    /// Entries of a tag, not known (receivers flush).
+    Tag(&'a str),
     /// The whole namespace.
     Clear,
 }
@@ -202,6 +218,11 @@ impl<'a> Announce<'a> {
     pub(crate) fn confirm<T>(&mut self, result: &stratacache_core::Result<T>) {
         self.confirmed = result.is_ok();
     }
+
+    /// The change completed and is announced otherwise (more precisely): nothing from this one.
+    pub(crate) fn settle(mut self) {
+        self.target = None;
+    }
 }
 
 impl Announcer {
@@ -209,6 +230,7 @@ impl Announcer {
         match change {
             Change::Keys(keys) => self.keys(keys.iter().copied()),
             Change::Pattern(pattern) => self.pattern(pattern),
+            Change::Tag(tag) => self.tag(tag),
             Change::Clear => self.clear(),
         }
     }
@@ -218,6 +240,7 @@ impl Announcer {
 enum OwnedChange {
     Keys(Vec<String>),
     Pattern(String),
+    Tag(String),
     Clear,
 }
 
@@ -226,6 +249,9 @@ impl Drop for Announce<'_> {
         let Some((announcer, deadline)) = self.target else {
             return;
         };
+        if announcer.is_gone() {
+            return;
+        }
         announcer.queue(&self.change);
         if self.confirmed {
             return;
@@ -236,6 +262,7 @@ impl Drop for Announce<'_> {
         let owned = match self.change {
             Change::Keys(keys) => OwnedChange::Keys(keys.iter().map(|k| (*k).to_owned()).collect()),
             Change::Pattern(pattern) => OwnedChange::Pattern(pattern.to_owned()),
+            Change::Tag(tag) => OwnedChange::Tag(tag.to_owned()),
             Change::Clear => OwnedChange::Clear,
         };
         let announcer = Arc::downgrade(announcer);
@@ -247,6 +274,7 @@ impl Drop for Announce<'_> {
             match &owned {
                 OwnedChange::Keys(keys) => announcer.keys(keys.iter().map(String::as_str)),
                 OwnedChange::Pattern(pattern) => announcer.pattern(pattern),
+                OwnedChange::Tag(tag) => announcer.tag(tag),
                 OwnedChange::Clear => announcer.clear(),
             }
         });
@@ -274,7 +302,7 @@ pub(crate) async fn run(cache: Weak<Inner>, announcer: Arc<Announcer>) {
             Some(at) => {
                 tokio::select! {
                     () = announcer.wake.notified() => {}
-                    () = tokio::time::sleep_until(at) => announcer.lock().probe = true,
+                    () = tokio::time::sleep_until(at) => announcer.push(|q| q.lost = true),
                 }
             }
         }
@@ -386,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn a_clear_covers_everything_queued_with_it_and_a_probe_is_an_empty_message() {
+    fn a_clear_covers_everything_queued_with_it_and_a_loss_covers_everything() {
         let mut queue = queue_of(&["a"]);
         queue.patterns.push("user:*".to_owned());
         queue.tags.push("t".to_owned());
@@ -398,21 +426,42 @@ mod tests {
                 Scope::Keys(vec!["a".to_owned()])
             ]
         );
-        queue.probe = true;
-        assert_eq!(decoded(&queue).len(), 3, "a probe adds nothing to other messages");
         queue.clear = true;
         assert_eq!(decoded(&queue), [Scope::Clear]);
+        queue.lost = true;
+        assert_eq!(
+            decoded(&queue),
+            [Scope::Lost],
+            "receivers flush: that covers the rest"
+        );
 
-        let probe = Queue {
-            probe: true,
+        let lost = Queue {
+            lost: true,
             ..Queue::default()
         };
-        assert!(!probe.is_empty());
-        assert_eq!(decoded(&probe), [Scope::Keys(Vec::new())]);
+        assert!(!lost.is_empty());
+        assert_eq!(decoded(&lost), [Scope::Lost]);
         assert!(
             Queue::default()
                 .messages(&Publisher::new(InstanceId::random()))
                 .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_is_queued_once_the_cache_is_gone() {
+        let announcer = Arc::new(Announcer::default());
+        announcer.stop();
+        announcer.keys(["a"]);
+        announcer.clear();
+        drop(Announce::new(
+            Some((&announcer, Duration::from_millis(10))),
+            Change::Keys(&["b"]),
+        ));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            announcer.take().is_empty(),
+            "a closed cache's changes are not kept"
         );
     }
 

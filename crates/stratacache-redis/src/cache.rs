@@ -552,24 +552,19 @@ impl Cache for RedisCache {
     /// removed is announced to the other instances as keys.
     async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
         stratacache_core::validate_tag(tag).inspect_err(|_| self.inner.counters.record_error())?;
-        let removed = match self.remove_tagged_impl(tag).await {
-            Ok(removed) => removed,
-            Err(e) => {
-                // Applied or not, which keys went is unknown: the others flush.
-                if let Some(StopOnDrop(announcer)) = &self.inner.announcer {
-                    announcer.tag(tag);
-                }
-                return Err(e);
-            }
-        };
-        if removed.len() > TAG_KEYS_ANNOUNCED
-            && let Some(StopOnDrop(announcer)) = &self.inner.announcer
-        {
+        // Until the removal completes, which entries went is unknown (a batch may be applied
+        // after its reply was lost, or the call is cancelled between batches): announced as the
+        // tag (the others flush), now and again after the operation deadline.
+        let unknown = Announce::new(self.announce_target(), Change::Tag(tag));
+        let removed = self.remove_tagged_impl(tag).await?;
+        unknown.settle();
+        let done = Ok(());
+        if removed.len() > TAG_KEYS_ANNOUNCED {
             // Cheaper for the others to flush than to drop this many keys one by one.
-            announcer.tag(tag);
+            Announce::new(self.announce_target(), Change::Tag(tag)).confirm(&done);
         } else {
             let keys: Vec<&str> = removed.iter().map(String::as_str).collect();
-            drop(self.announcing(&keys));
+            self.announcing(&keys).confirm(&done);
         }
         self.inner.counters.record_removals(removed.len() as u64);
         Ok(removed)

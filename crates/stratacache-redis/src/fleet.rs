@@ -36,6 +36,10 @@ pub const VERSION: u32 = 1;
 /// (publishers split key batches below it).
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
+/// The most keys one message names: publishers split larger batches, receivers refuse more
+/// ([`FlushReason::Undecodable`]).
+pub const MAX_KEYS_PER_MESSAGE: usize = 256;
+
 /// How long a receiver waits for a message that arrived out of order before it counts it as
 /// lost: concurrent writes of one instance go through different connections and may reach Redis
 /// in another order than they were numbered, each up to an operation deadline (250 ms command
@@ -121,6 +125,10 @@ pub enum Scope {
     Tag(String),
     /// The whole namespace was cleared.
     Clear,
+    /// The publisher lost some of its messages (a `PUBLISH` failed): whatever they named is
+    /// unknown, so receivers flush ([`FlushReason::Gap`]), whether or not they heard from it
+    /// before.
+    Lost,
 }
 
 /// [`Scope`], borrowed: what a publisher encodes without copying what it names (the same JSON).
@@ -131,6 +139,7 @@ pub(crate) enum ScopeRef<'a> {
     Pattern(&'a str),
     Tag(&'a str),
     Clear,
+    Lost,
 }
 
 /// [`Invalidation`], borrowed.
@@ -235,9 +244,11 @@ impl Publisher {
 #[serde(rename_all = "snake_case")]
 pub enum FlushReason {
     /// A publisher's message never arrived (its sequence number was skipped and not filled
-    /// within [`REORDER_GRACE`], or more than [`MAX_MISSING`] were skipped at once).
+    /// within [`REORDER_GRACE`], or more than [`MAX_MISSING`] were skipped at once), or the
+    /// publisher said it lost some ([`Scope::Lost`]).
     Gap,
-    /// A message did not decode (too large, another format or version).
+    /// A message did not decode (too large, more than [`MAX_KEYS_PER_MESSAGE`] keys, another
+    /// format or version).
     Undecodable,
     /// The subscription dropped (reconnect, Redis restart, no answer to the liveness `PING`).
     Disconnected,
@@ -308,6 +319,14 @@ impl Receiver {
         };
         if message.origin == self.me {
             return Action::Own;
+        }
+        match &message.scope {
+            Scope::Lost => return self.flush(FlushReason::Gap),
+            // Publishers never send more; a bound on what one message costs to hold.
+            Scope::Keys(keys) if keys.len() > MAX_KEYS_PER_MESSAGE => {
+                return self.flush(FlushReason::Undecodable);
+            }
+            _ => {}
         }
         if !self.seen.contains_key(&message.origin) && self.seen.len() >= MAX_PUBLISHERS {
             return self.flush(FlushReason::TooManyPublishers);

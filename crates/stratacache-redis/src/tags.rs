@@ -7,11 +7,14 @@
 //!   lifetime of its entries (an entry without expiry makes it persistent), so a tag whose
 //!   entries all expired goes with them; and it checks three random members, removing those whose
 //!   entry is gone, so a tag that lives on does not fill up with expired keys.
-//! - **Removing** a tag takes its members in batches of [`REMOVAL_BATCH`] (`SPOP`), each batch
-//!   with its entries in one script, until the set is empty: Redis is never blocked for longer
-//!   than one batch, however large the tag. A key tagged at the same time is either taken by a
-//!   batch (its entry is removed) or lands in the set after the last one (its entry and its tag
-//!   survive together).
+//! - **Removing** a tag first renames its set to a draining set of this removal's own
+//!   (`:tags:{namespace}:\u{1}removing:{id}`: a tag cannot contain a control character, so no
+//!   tag's set is ever named so), then takes its members in batches of [`REMOVAL_BATCH`]
+//!   (`SPOP`), each batch with its entries in one script, until the draining set is empty. Redis
+//!   is never blocked for longer than one batch, however large the tag; every entry tagged before
+//!   the removal began goes; a key tagged meanwhile lands in a new set, and its entry and its tag
+//!   survive together. A draining set left behind by a process that died mid-way expires after an
+//!   hour (and `clear` removes it).
 //!
 //! Both need `EVAL` and the set commands; an ACL user needs the key pattern
 //! `~:tags:<namespace>:*` besides `~<namespace>:*`.
@@ -47,17 +50,29 @@ return 1
 /// How many members of a tag one removal script takes at most.
 pub(crate) const REMOVAL_BATCH: usize = 1000;
 
-/// `KEYS[1]` the tag set, `ARGV[1]` the namespace prefix, `ARGV[2]` the batch size: the keys
-/// whose entries it removed, then how many members the set still has.
+/// How long a draining set lives at most (a removal that died mid-way leaves one).
+const DRAINING_TTL_MS: u64 = 3_600_000;
+
+/// `KEYS[1]` the tag set, `KEYS[2]` this removal's draining set, `ARGV[1]` the namespace prefix,
+/// `ARGV[2]` the batch size, `ARGV[3]` `1` for the first batch (which renames the tag set to the
+/// draining set), `ARGV[4]` the draining set's lifetime in ms: the keys whose entries this batch
+/// removed, then how many members the draining set still has.
 const REMOVE: &str = r"
-local members = redis.call('SPOP', KEYS[1], tonumber(ARGV[2]))
+if ARGV[3] == '1' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    return {'0'}
+  end
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+local members = redis.call('SPOP', KEYS[2], tonumber(ARGV[2]))
 local removed = {}
 for _, member in ipairs(members) do
   if redis.call('UNLINK', ARGV[1] .. member) == 1 then
     removed[#removed + 1] = member
   end
 end
-removed[#removed + 1] = tostring(redis.call('SCARD', KEYS[1]))
+removed[#removed + 1] = tostring(redis.call('SCARD', KEYS[2]))
 return removed
 ";
 
@@ -99,33 +114,39 @@ impl RedisCache {
         .await
     }
 
-    /// Removes `tag`'s entries, batch after batch; the keys removed. A set still refilled by
-    /// other writers after as many batches as it had members at the first is left to the next
-    /// removal (what they tag later is theirs).
+    /// Removes `tag`'s entries, batch after batch; the keys removed.
     pub(crate) async fn remove_tagged_impl(&self, tag: &str) -> Result<Vec<String>> {
         let (tag_key, prefix) = (&self.tag_key(tag), &self.redis_key(""));
+        let draining = &format!(
+            "{TAG_PREFIX}{}:\u{1}removing:{}",
+            self.namespace(),
+            crate::fleet::InstanceId::random()
+        );
         let mut removed = Vec::new();
-        let mut batches_left: Option<usize> = None;
+        let mut first = true;
         loop {
             let mut batch: Vec<String> = self
                 .run("EVAL (tag removal)", ReportsEffect, |mut c| async move {
                     redis::cmd("EVAL")
                         .arg(REMOVE)
-                        .arg(1)
+                        .arg(2)
                         .arg(tag_key)
+                        .arg(draining)
                         .arg(prefix)
                         .arg(REMOVAL_BATCH)
+                        .arg(if first { "1" } else { "0" })
+                        .arg(DRAINING_TTL_MS)
                         .query_async(&mut c)
                         .await
                 })
                 .await?;
+            first = false;
             let remaining: usize = batch.pop().and_then(|n| n.parse().ok()).unwrap_or(0);
             removed.append(&mut batch);
-            let left = batches_left.get_or_insert(remaining.div_ceil(REMOVAL_BATCH));
-            if remaining == 0 || *left == 0 {
+            // Nobody adds to the draining set: this ends.
+            if remaining == 0 {
                 return Ok(removed);
             }
-            *left -= 1;
         }
     }
 }

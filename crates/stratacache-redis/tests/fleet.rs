@@ -402,10 +402,11 @@ async fn a_lagging_consumer_gets_one_flush_instead_of_a_backlog() {
 }
 
 /// A change whose announcement could not be sent (Redis unreachable from the publisher) is not
-/// silently lost when the publisher then stays quiet: it keeps sending an empty message until
-/// one arrives, and the receiver sees the numbers it missed and flushes.
+/// silently lost when the publisher then stays quiet: it keeps saying that it lost messages until
+/// that arrives, and the receiver flushes, although it never heard from that publisher before
+/// (so no gap in the numbers could have shown it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_announcement_is_followed_by_one_that_shows_the_gap() {
+async fn a_failed_announcement_is_followed_by_one_that_flushes_every_receiver() {
     use stratacache_core::{Bytes, Cache, Ttl};
     use stratacache_testkit::fault::FaultProxy;
     let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
@@ -419,22 +420,39 @@ async fn a_failed_announcement_is_followed_by_one_that_shows_the_gap() {
     let a = common::connect(config).await;
     let (_subscription, mut actions) = subscribed(&b).await;
 
-    a.set("k", Bytes::from_static(b"1"), Ttl::secs(60)).await.unwrap();
-    assert_eq!(
-        next(&mut actions).await,
-        Action::Apply(Scope::Keys(vec!["k".to_owned()]))
-    );
     proxy.cut();
     assert!(a.set("k", Bytes::from_static(b"2"), Ttl::secs(60)).await.is_err());
     // Long enough for the announcement and its repetition after the operation deadline to fail.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     proxy.pass();
-    // Nothing else is written: what reaches B is A's empty message, numbered after the lost ones.
+    // Nothing else is written: what reaches B is A saying it lost messages (perhaps after the
+    // repeated announcement of k).
     loop {
         match next(&mut actions).await {
             Action::Flush(FlushReason::Gap) => break,
-            Action::Apply(Scope::Keys(keys)) if keys.is_empty() || keys == ["k"] => {}
+            Action::Apply(Scope::Keys(keys)) if keys == ["k"] => {}
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+#[test]
+fn a_lost_message_flushes_and_a_message_with_too_many_keys_is_refused() {
+    use std::time::Instant;
+    let mut b = stratacache_redis::fleet::Receiver::new(InstanceId::random());
+    let a = Publisher::new(InstanceId::random());
+    assert_eq!(
+        b.receive(&a.announce(Scope::Lost).encode(), Instant::now()),
+        Action::Flush(FlushReason::Gap),
+        "even as the first message of a publisher"
+    );
+    let many = Scope::Keys(
+        (0..=stratacache_redis::fleet::MAX_KEYS_PER_MESSAGE)
+            .map(|i| i.to_string())
+            .collect(),
+    );
+    assert_eq!(
+        b.receive(&a.announce(many).encode(), Instant::now()),
+        Action::Flush(FlushReason::Undecodable)
+    );
 }

@@ -226,3 +226,130 @@ async fn a_large_tag_is_removed_in_batches_and_announced_as_the_tag() {
         }
     }
 }
+
+/// Entries tagged while a removal runs either go or survive with their tag; every entry tagged
+/// before it began goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_takes_every_entry_tagged_before_it_whatever_is_tagged_meanwhile() {
+    let Some(server) = server() else { return };
+    let cache = common::connect(common::config_for(&server)).await;
+    let (ns, n) = (cache.namespace().to_owned(), 3000);
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("SET").arg(format!("{ns}:old:{i}")).arg("v").ignore();
+        pipe.cmd("SADD")
+            .arg(format!(":tags:{ns}:t"))
+            .arg(format!("old:{i}"))
+            .ignore();
+    }
+    let mut conn = common::observer(&server).await;
+    pipe.query_async::<()>(&mut conn).await.unwrap();
+
+    let writer = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            let mut written = 0;
+            for i in 0..2000 {
+                cache
+                    .set_with_tags(&format!("new:{i}"), Bytes::from_static(b"v"), Ttl::Never, &["t"])
+                    .await
+                    .unwrap();
+                written += 1;
+                tokio::task::yield_now().await;
+            }
+            written
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let removed = cache.remove_tagged("t").await.unwrap();
+    let written = writer.await.unwrap();
+
+    let mut exists = redis::pipe();
+    for i in 0..n {
+        exists.cmd("EXISTS").arg(format!("{ns}:old:{i}"));
+    }
+    let old: Vec<u64> = exists.query_async(&mut conn).await.unwrap();
+    assert_eq!(
+        old.iter().sum::<u64>(),
+        0,
+        "every entry tagged before the removal went"
+    );
+    assert!(removed.len() >= n);
+    // Each new entry still there is still tagged: the next removal takes it.
+    let mut survivors = 0;
+    for i in 0..written {
+        let key = format!("new:{i}");
+        let there: u64 = query(&server, redis::cmd("EXISTS").arg(format!("{ns}:{key}"))).await;
+        let tagged: u64 = query(
+            &server,
+            redis::cmd("SISMEMBER").arg(format!(":tags:{ns}:t")).arg(&key),
+        )
+        .await;
+        assert!(there == 0 || tagged == 1, "{key} survived without its tag");
+        survivors += there;
+    }
+    println!(
+        "{} removed, {survivors} of {written} entries tagged meanwhile survive",
+        removed.len()
+    );
+    assert_eq!(cache.remove_tagged("t").await.unwrap().len() as u64, survivors);
+}
+
+/// A removal cancelled between two batches is announced as the tag: the others flush, although
+/// nobody knows which entries went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_tag_removal_is_announced_as_the_tag() {
+    use stratacache_testkit::fault::FaultProxy;
+    let Some(server) = server() else { return };
+    let proxy = FaultProxy::start(format!("{}:{}", server.host(), server.port()).parse().unwrap());
+    let mut config = common::patient_config_for(&server);
+    config.publish_invalidations = true;
+    let b = common::connect(config.clone()).await;
+    config.url = proxy.url().into();
+    let a = common::connect(config).await;
+    let (subscription, mut actions) = b.subscribe_invalidations(64);
+    while !subscription.is_connected() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (ns, n) = (a.namespace().to_owned(), 4000);
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("SET").arg(format!("{ns}:c:{i}")).arg("v").ignore();
+        pipe.cmd("SADD")
+            .arg(format!(":tags:{ns}:c"))
+            .arg(format!("c:{i}"))
+            .ignore();
+    }
+    let mut conn = common::observer(&server).await;
+    pipe.query_async::<()>(&mut conn).await.unwrap();
+
+    // Each batch takes at least 100 ms through the proxy: cancelled after about two.
+    proxy.slow(Duration::from_millis(100));
+    let removal = tokio::spawn({
+        let a = a.clone();
+        async move { a.remove_tagged("c").await }
+    });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    removal.abort();
+    assert!(removal.await.unwrap_err().is_cancelled());
+    proxy.pass();
+    let left = a.count_keys().await.unwrap();
+    assert!(
+        0 < left && left < n as u64,
+        "cancelled mid-way: {left} of {n} left"
+    );
+    loop {
+        let action = tokio::time::timeout(Duration::from_secs(10), actions.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match action {
+            Action::Apply(Scope::Tag(tag)) => {
+                assert_eq!(tag, "c");
+                break;
+            }
+            Action::Flush(FlushReason::Subscribed) | Action::Own => {}
+            other => panic!("expected the tag, got {other:?}"),
+        }
+    }
+}

@@ -301,9 +301,12 @@ async fn run(
             return;
         }
         tracing::info!(%channel, "fleet invalidation: subscribed");
-        let (mut sink, mut messages) = pubsub.split();
+        let (sink, mut messages) = pubsub.split();
+        // The liveness check runs beside the reading: a PING waiting for its answer holds up
+        // neither the messages nor the end of the task.
+        let (pinger, mut silent) = spawn_pinger(sink);
+        let _pinger = AbortOnDrop(pinger);
         let mut ticker = tokio::time::interval(TICK);
-        let mut pinged = Instant::now();
         loop {
             let action = tokio::select! {
                 message = messages.next() => match message {
@@ -313,17 +316,13 @@ async fn run(
                     }
                     None => break,
                 },
+                _ = &mut silent => {
+                    tracing::warn!(%channel, "fleet invalidation: no answer to PING on the subscription");
+                    break;
+                }
                 _ = ticker.tick() => {
                     if closed() {
                         return;
-                    }
-                    if pinged.elapsed() >= PING_INTERVAL {
-                        pinged = Instant::now();
-                        let answer = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await;
-                        if !matches!(answer, Ok(Ok(_))) {
-                            tracing::warn!(%channel, "fleet invalidation: no answer to PING on the subscription");
-                            break;
-                        }
                     }
                     handover.settle();
                     receiver.tick(Instant::now())
@@ -343,4 +342,30 @@ async fn run(
             return;
         }
     }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A task that `PING`s the subscription's connection every [`PING_INTERVAL`], and completes the
+/// returned receiver when one is not answered within [`PING_TIMEOUT`].
+fn spawn_pinger(mut sink: redis::aio::PubSubSink) -> (JoinHandle<()>, tokio::sync::oneshot::Receiver<()>) {
+    let (silent, heard) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PING_INTERVAL).await;
+            let answer = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await;
+            if !matches!(answer, Ok(Ok(_))) {
+                let _ = silent.send(());
+                return;
+            }
+        }
+    });
+    (task, heard)
 }
