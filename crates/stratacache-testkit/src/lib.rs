@@ -7,6 +7,9 @@
 
 pub mod bench;
 pub mod coherence;
+#[cfg(feature = "compute")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compute")))]
+pub mod compute;
 pub mod conformance;
 pub mod data;
 pub mod double;

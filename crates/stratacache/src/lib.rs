@@ -34,6 +34,12 @@ pub use stratacache_compression as compression;
 #[cfg_attr(docsrs, doc(cfg(feature = "tiered")))]
 pub use stratacache_tiered as tiered;
 
+/// Compute-on-miss: [`ComputeCache::get_or_compute`](stratacache_compute::ComputeCache::get_or_compute)
+/// with per-key single-flight, bounded waiting and TTL jitter.
+#[cfg(feature = "compute")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compute")))]
+pub use stratacache_compute as compute;
+
 /// Encryption at rest: [`crypto::EncryptionLayer`], [`crypto::KeyRing`],
 /// [`crypto::PlaintextPolicy`] and the re-encryption pass [`crypto::reencrypt`] (the
 /// `stratacache-crypto` crate).

@@ -1,0 +1,388 @@
+//! [`ComputeCache`]: a cache that can compute what it misses, once per key at a time.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use stratacache_core::{Bytes, Cache, Codec, Error, ErrorKind, Json, Result, Ttl, async_trait, forward};
+use tokio::time::Instant;
+
+use crate::config::{ComputeConfig, WaitPolicy};
+use crate::flight::{Flights, Role, State};
+
+/// What a [`ComputeCache`] counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ComputeStats {
+    /// Calls answered from the cache, without computing.
+    pub hits: u64,
+    /// Computations run (by leaders, and by callers that stopped waiting and computed
+    /// themselves).
+    pub computations: u64,
+    /// Callers that received another caller's computation instead of running their own.
+    pub coalesced: u64,
+    /// Flights whose leader was dropped (cancelled) before it finished, after which a waiting
+    /// caller took over.
+    pub takeovers: u64,
+    /// Callers that waited `max_wait` for another caller's computation.
+    pub wait_timeouts: u64,
+    /// Computations that returned an error (never cached).
+    pub errors: u64,
+    /// Computed values that could not be stored (returned to the callers all the same).
+    pub store_errors: u64,
+    /// Reads of the cache that failed and were treated as a miss.
+    pub read_errors: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    computations: AtomicU64,
+    coalesced: AtomicU64,
+    takeovers: AtomicU64,
+    wait_timeouts: AtomicU64,
+    errors: AtomicU64,
+    store_errors: AtomicU64,
+    read_errors: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> ComputeStats {
+        ComputeStats {
+            hits: self.hits.load(Relaxed),
+            computations: self.computations.load(Relaxed),
+            coalesced: self.coalesced.load(Relaxed),
+            takeovers: self.takeovers.load(Relaxed),
+            wait_timeouts: self.wait_timeouts.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            store_errors: self.store_errors.load(Relaxed),
+            read_errors: self.read_errors.load(Relaxed),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Relaxed);
+}
+
+/// A cache that computes what it misses: [`get_or_compute`](Self::get_or_compute) returns the
+/// cached value, or runs the given computation, stores its result and returns it. Of concurrent
+/// callers missing the same key in this process, one computes and the others wait for its result
+/// (single-flight):
+///
+/// - if the computing caller is cancelled (its future dropped), a waiting caller takes over;
+/// - an error of the computation is returned to every waiting caller and is not cached;
+/// - a caller waits at most [`max_wait`](ComputeConfig::max_wait), then computes itself or fails
+///   ([`on_wait_timeout`](ComputeConfig::on_wait_timeout));
+/// - a failed read of the cache counts as a miss, and a failed store still returns the computed
+///   value (both counted): the computation is the source of truth.
+///
+/// It is a [`Cache`] itself: every other operation goes to the wrapped cache unchanged.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> stratacache_core::Result<()> {
+/// use stratacache_compute::ComputeCache;
+/// use stratacache_core::{Bytes, Ttl};
+/// use stratacache_memory::MemoryCache;
+///
+/// let cache = ComputeCache::new(MemoryCache::builder().build()?);
+/// let answer = cache
+///     .get_or_compute("answer", Ttl::secs(60), || async { Ok(Bytes::from_static(b"42")) })
+///     .await?;
+/// assert_eq!(answer, "42");
+/// // Now cached: this computation does not run.
+/// let again = cache
+///     .get_or_compute("answer", Ttl::secs(60), || async { unreachable!() })
+///     .await?;
+/// assert_eq!(again, "42");
+/// assert_eq!(cache.compute_stats().computations, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ComputeCache<C> {
+    inner: C,
+    config: ComputeConfig,
+    flights: Flights,
+    counters: Counters,
+}
+
+impl<C: Cache> ComputeCache<C> {
+    /// Wraps `inner` with the default settings ([`ComputeConfig::default`]).
+    pub fn new(inner: C) -> Self {
+        Self {
+            inner,
+            config: ComputeConfig::default(),
+            flights: Flights::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Wraps `inner` with `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ComputeConfig::validate`].
+    pub fn with_config(inner: C, config: ComputeConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            ..Self::new(inner)
+        })
+    }
+
+    /// The wrapped cache.
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ComputeConfig {
+        &self.config
+    }
+
+    /// What this cache counted so far.
+    pub fn compute_stats(&self) -> ComputeStats {
+        self.counters.snapshot()
+    }
+
+    /// How many keys are being computed right now.
+    pub fn computing(&self) -> usize {
+        self.flights.len()
+    }
+
+    /// The cached value of `key`, or the value `compute` returns, stored for `ttl` (shortened by
+    /// the configured jitter). See [`ComputeCache`] for what concurrent callers do.
+    ///
+    /// # Errors
+    ///
+    /// The error of the computation (this caller's, or the one it waited for: the same kind and
+    /// message, with the original as its source); [`ErrorKind::Timeout`] when it waited
+    /// `max_wait` under [`WaitPolicy::Fail`]; [`ErrorKind::InvalidInput`] for an invalid TTL.
+    pub async fn get_or_compute<F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<Bytes>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<Bytes>> + Send,
+    {
+        if let Some(value) = self.read(key).await {
+            bump(&self.counters.hits);
+            return Ok(value);
+        }
+        let deadline = Instant::now() + self.config.max_wait;
+        // Run at most once: by this caller as a leader, or after it stopped waiting.
+        let mut compute = Some(compute);
+        loop {
+            let mut follower = match self.flights.join(key) {
+                Role::Leader(leader) => {
+                    // Another flight may have stored it between our read and our lead.
+                    if let Some(value) = self.read(key).await {
+                        bump(&self.counters.hits);
+                        leader.finish(Ok(value.clone()));
+                        return Ok(value);
+                    }
+                    let outcome = self.compute_and_store(key, ttl, take(&mut compute)).await;
+                    leader.finish(share(&outcome));
+                    return outcome;
+                }
+                Role::Follower(follower) => follower,
+            };
+            // Owned at once: the borrow of the channel must not be held across an await.
+            let waited = tokio::time::timeout_at(
+                deadline,
+                follower.wait_for(|state| !matches!(state, State::Running)),
+            )
+            .await
+            .map(|seen| seen.map(|state| state.clone()));
+            match waited {
+                Ok(Ok(state)) => match &state {
+                    State::Done(outcome) => {
+                        bump(&self.counters.coalesced);
+                        return unshare(outcome);
+                    }
+                    // The leader was cancelled: lead or follow the next flight.
+                    State::Abandoned | State::Running => bump(&self.counters.takeovers),
+                },
+                // The leader's flight went away without a word: the same.
+                Ok(Err(_)) => bump(&self.counters.takeovers),
+                Err(_) => {
+                    bump(&self.counters.wait_timeouts);
+                    return match self.config.on_wait_timeout {
+                        WaitPolicy::ComputeSelf => self.compute_and_store(key, ttl, take(&mut compute)).await,
+                        WaitPolicy::Fail => Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "waited {:?} (max_wait) for another caller's computation of {key:?}",
+                                self.config.max_wait
+                            ),
+                        )),
+                    };
+                }
+            }
+        }
+    }
+
+    /// [`get_or_compute`](Self::get_or_compute) of a typed value, encoded with codec `K`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_or_compute`](Self::get_or_compute), and
+    /// [`ErrorKind::Serialization`] when the value cannot be encoded or the cached bytes do not
+    /// decode.
+    pub async fn get_or_compute_as<K, T, F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<T>
+    where
+        K: Codec,
+        T: Serialize + DeserializeOwned + Send,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        let mut computed = None;
+        let bytes = self
+            .get_or_compute(key, ttl, || async {
+                let value = compute().await?;
+                let bytes = Bytes::from(K::encode(&value)?);
+                computed = Some(value);
+                Ok(bytes)
+            })
+            .await?;
+        match computed {
+            Some(value) => Ok(value),
+            None => K::decode(&bytes),
+        }
+    }
+
+    /// [`get_or_compute_as`](Self::get_or_compute_as) with JSON.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_or_compute_as`](Self::get_or_compute_as).
+    pub async fn get_or_compute_json<T, F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Send,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        self.get_or_compute_as::<Json, T, F, Fut>(key, ttl, compute).await
+    }
+
+    /// [`get_or_compute_as`](Self::get_or_compute_as) with postcard (compact binary).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_or_compute_as`](Self::get_or_compute_as).
+    #[cfg(feature = "postcard")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postcard")))]
+    pub async fn get_or_compute_postcard<T, F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Send,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        self.get_or_compute_as::<stratacache_core::Postcard, T, F, Fut>(key, ttl, compute)
+            .await
+    }
+
+    /// Reads `key`; a failed read is a miss (counted, logged).
+    async fn read(&self, key: &str) -> Option<Bytes> {
+        match self.inner.get(key).await {
+            Ok(value) => value,
+            Err(e) => {
+                bump(&self.counters.read_errors);
+                tracing::warn!(key, error = %e, "get_or_compute: the cache could not be read; computing");
+                None
+            }
+        }
+    }
+
+    async fn compute_and_store<F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<Bytes>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes>>,
+    {
+        bump(&self.counters.computations);
+        let value = compute().await.inspect_err(|_| bump(&self.counters.errors))?;
+        let ttl = jittered(ttl, self.config.ttl_jitter);
+        if let Err(e) = self.inner.set(key, value.clone(), ttl).await {
+            if e.kind() == ErrorKind::InvalidInput {
+                return Err(e);
+            }
+            bump(&self.counters.store_errors);
+            tracing::warn!(key, error = %e, "get_or_compute: the computed value could not be stored");
+        }
+        Ok(value)
+    }
+}
+
+/// The computation, which every path runs at most once before it returns.
+fn take<F>(compute: &mut Option<F>) -> F {
+    compute
+        .take()
+        .unwrap_or_else(|| unreachable!("a caller computes at most once, then returns"))
+}
+
+/// `ttl` shortened by a random fraction of at most `jitter`.
+fn jittered(ttl: Ttl, jitter: f64) -> Ttl {
+    match ttl {
+        Ttl::After(d) if jitter > 0.0 => {
+            let cut = d.mul_f64(jitter * fastrand::f64());
+            Ttl::After((d - cut).max(Duration::from_millis(1)))
+        }
+        other => other,
+    }
+}
+
+fn share(outcome: &Result<Bytes>) -> Result<Bytes, Arc<Error>> {
+    match outcome {
+        Ok(value) => Ok(value.clone()),
+        Err(e) => Err(Arc::new(Error::new(e.kind(), e.message().to_owned()))),
+    }
+}
+
+fn unshare(outcome: &Result<Bytes, Arc<Error>>) -> Result<Bytes> {
+    match outcome {
+        Ok(value) => Ok(value.clone()),
+        Err(e) => Err(Error::new(e.kind(), e.message().to_owned()).with_source(Arc::clone(e))),
+    }
+}
+
+#[async_trait]
+#[forward(self.inner)]
+impl<C: Cache> Cache for ComputeCache<C> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The futures are `Send`: callers spawn them on multi-threaded runtimes.
+    #[test]
+    fn get_or_compute_is_send() {
+        fn send<T: Send>(_: &T) {}
+        let cache = ComputeCache::new(stratacache_memory::MemoryCache::builder().build().unwrap());
+        let future = cache.get_or_compute("k", Ttl::Default, || async { Ok(Bytes::new()) });
+        send(&future);
+        let typed = cache.get_or_compute_json("k", Ttl::Default, || async { Ok(1u8) });
+        send(&typed);
+    }
+
+    #[test]
+    fn jitter_only_shortens_and_stays_within_the_fraction() {
+        let base = Duration::from_secs(100);
+        let mut seen = Vec::new();
+        for _ in 0..1000 {
+            let Ttl::After(d) = jittered(Ttl::After(base), 0.1) else {
+                panic!("stays a duration");
+            };
+            assert!(d <= base && d >= Duration::from_secs(90), "{d:?}");
+            seen.push(d);
+        }
+        seen.sort();
+        assert!(
+            seen[999] - seen[0] > Duration::from_secs(5),
+            "spread over the range"
+        );
+        assert_eq!(jittered(Ttl::Never, 0.5), Ttl::Never);
+        assert_eq!(jittered(Ttl::Default, 0.5), Ttl::Default);
+        assert_eq!(jittered(Ttl::After(base), 0.0), Ttl::After(base));
+    }
+}

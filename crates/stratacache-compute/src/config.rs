@@ -1,0 +1,87 @@
+//! [`ComputeConfig`]: how long followers wait, what they do then, and how much TTLs are spread.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use stratacache_core::{Error, Result};
+
+/// What a follower does when the leader's computation takes longer than
+/// [`max_wait`](ComputeConfig::max_wait).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitPolicy {
+    /// Compute itself (and store what it computed): the caller gets an answer, at the cost of one
+    /// more computation.
+    #[default]
+    ComputeSelf,
+    /// Fail with [`ErrorKind::Timeout`](stratacache_core::ErrorKind::Timeout).
+    Fail,
+}
+
+/// The settings of a [`ComputeCache`](crate::ComputeCache).
+///
+/// ```
+/// use std::time::Duration;
+/// use stratacache_compute::{ComputeConfig, WaitPolicy};
+///
+/// let config = ComputeConfig {
+///     max_wait: Duration::from_secs(2),
+///     on_wait_timeout: WaitPolicy::Fail,
+///     ttl_jitter: 0.1,
+/// };
+/// config.validate().unwrap();
+/// assert!(ComputeConfig { ttl_jitter: 1.5, ..config }.validate().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// How long a caller waits for another caller's computation of the same key before
+    /// [`on_wait_timeout`](Self::on_wait_timeout) applies (default 30 s; 1 ms to 1 hour). In
+    /// JSON, seconds.
+    #[serde(with = "stratacache_core::serde_secs")]
+    pub max_wait: Duration,
+    /// What a caller does once it waited [`max_wait`](Self::max_wait) (default: compute itself).
+    pub on_wait_timeout: WaitPolicy,
+    /// The fraction by which computed entries' TTLs are shortened at random, so that keys
+    /// computed together do not expire together (default 0: none; 0 to 0.5). A TTL of 100 s with
+    /// 0.1 becomes 90 to 100 s. Never lengthens a TTL; `Ttl::Default` and `Ttl::Never` are kept.
+    pub ttl_jitter: f64,
+}
+
+/// The default [`ComputeConfig::max_wait`].
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        Self {
+            max_wait: DEFAULT_MAX_WAIT,
+            on_wait_timeout: WaitPolicy::ComputeSelf,
+            ttl_jitter: 0.0,
+        }
+    }
+}
+
+impl ComputeConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Configuration`](stratacache_core::ErrorKind::Configuration) naming the
+    /// setting, its value and the accepted range.
+    pub fn validate(&self) -> Result<()> {
+        let (min, max) = (Duration::from_millis(1), Duration::from_secs(3600));
+        if !(min..=max).contains(&self.max_wait) {
+            return Err(Error::configuration(format!(
+                "max_wait = {:?} is out of range (accepted: 1 ms to 1 hour)",
+                self.max_wait
+            )));
+        }
+        if !(0.0..=0.5).contains(&self.ttl_jitter) {
+            return Err(Error::configuration(format!(
+                "ttl_jitter = {} is out of range (accepted: 0 to 0.5)",
+                self.ttl_jitter
+            )));
+        }
+        Ok(())
+    }
+}
