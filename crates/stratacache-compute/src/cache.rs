@@ -3,15 +3,16 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use stratacache_core::{Bytes, Cache, Codec, Error, ErrorKind, Json, Result, Ttl, async_trait, forward};
+use stratacache_core::{
+    Bytes, Cache, Codec, Error, ErrorKind, Glob, Json, Result, Ttl, async_trait, forward,
+};
 use tokio::time::Instant;
 
 use crate::config::{ComputeConfig, WaitPolicy};
-use crate::flight::{Flights, Role, State};
+use crate::flight::{Flights, Leader, Role, State};
 
 /// What a [`ComputeCache`] counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -22,10 +23,10 @@ pub struct ComputeStats {
     /// Computations run (by leaders, and by callers that stopped waiting and computed
     /// themselves).
     pub computations: u64,
-    /// Callers that received another caller's computation instead of running their own.
+    /// Callers that received another caller's outcome (value or error) instead of computing.
     pub coalesced: u64,
-    /// Flights whose leader was dropped (cancelled) before it finished, after which a waiting
-    /// caller took over.
+    /// Flights whose leader was dropped (cancelled) before it finished, taken over by a waiting
+    /// caller (counted once per new flight).
     pub takeovers: u64,
     /// Callers that waited `max_wait` for another caller's computation.
     pub wait_timeouts: u64,
@@ -35,6 +36,9 @@ pub struct ComputeStats {
     pub store_errors: u64,
     /// Reads of the cache that failed and were treated as a miss.
     pub read_errors: u64,
+    /// Computed values not stored (or removed again) because the key was written, deleted or
+    /// invalidated through this cache while they were computed.
+    pub superseded: u64,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +51,7 @@ struct Counters {
     errors: AtomicU64,
     store_errors: AtomicU64,
     read_errors: AtomicU64,
+    superseded: AtomicU64,
 }
 
 impl Counters {
@@ -60,7 +65,37 @@ impl Counters {
             errors: self.errors.load(Relaxed),
             store_errors: self.store_errors.load(Relaxed),
             read_errors: self.read_errors.load(Relaxed),
+            superseded: self.superseded.load(Relaxed),
         }
+    }
+}
+
+/// Where a [`ComputeCache::fetch`]ed value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Source {
+    /// Read from the cache.
+    Cache,
+    /// Computed by this caller (and stored).
+    Computed,
+    /// Computed by another caller of this process, which this one waited for.
+    Shared,
+}
+
+/// A value and where it came from ([`ComputeCache::fetch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Fetched {
+    /// The value.
+    pub value: Bytes,
+    /// Where it came from.
+    pub source: Source,
+}
+
+impl Fetched {
+    fn new(value: Bytes, source: Source) -> Self {
+        Self { value, source }
     }
 }
 
@@ -78,9 +113,16 @@ fn bump(counter: &AtomicU64) {
 /// - a caller waits at most [`max_wait`](ComputeConfig::max_wait), then computes itself or fails
 ///   ([`on_wait_timeout`](ComputeConfig::on_wait_timeout));
 /// - a failed read of the cache counts as a miss, and a failed store still returns the computed
-///   value (both counted): the computation is the source of truth.
+///   value (both counted): the computation is the source of truth;
+/// - a key written, deleted or invalidated through this cache while it is computed is not
+///   overwritten by the computation (which may have started before the change): the value is
+///   returned to the callers that asked before the change, not stored, and callers that ask after
+///   it start a new computation.
 ///
-/// It is a [`Cache`] itself: every other operation goes to the wrapped cache unchanged.
+/// It is a [`Cache`] itself: every other operation goes to the wrapped cache unchanged (the
+/// writes also supersede the flights of the keys they change). Writes made past it (another
+/// handle, another process) are not seen: a computation that started before one may store an
+/// older value over it, as with any cache-aside.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> stratacache_core::Result<()> {
@@ -153,72 +195,127 @@ impl<C: Cache> ComputeCache<C> {
         self.flights.len()
     }
 
+    /// How many callers are waiting for another caller's computation right now.
+    pub fn waiting(&self) -> usize {
+        self.flights.waiting()
+    }
+
     /// The cached value of `key`, or the value `compute` returns, stored for `ttl` (shortened by
     /// the configured jitter). See [`ComputeCache`] for what concurrent callers do.
     ///
     /// # Errors
     ///
-    /// The error of the computation (this caller's, or the one it waited for: the same kind and
-    /// message, with the original as its source); [`ErrorKind::Timeout`] when it waited
-    /// `max_wait` under [`WaitPolicy::Fail`]; [`ErrorKind::InvalidInput`] for an invalid TTL.
+    /// The error of the computation (this caller's, or the one it waited for): the same kind
+    /// and message for every caller, with the computation's error as its
+    /// [`source`](std::error::Error::source); [`ErrorKind::Timeout`] when it waited `max_wait`
+    /// under [`WaitPolicy::Fail`]; [`ErrorKind::InvalidInput`] for an invalid TTL (before
+    /// anything is computed).
     pub async fn get_or_compute<F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<Bytes>
     where
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = Result<Bytes>> + Send,
     {
+        Ok(self.fetch(key, ttl, compute).await?.value)
+    }
+
+    /// [`get_or_compute`](Self::get_or_compute), telling where the value came from.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_or_compute`](Self::get_or_compute).
+    pub async fn fetch<F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<Fetched>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<Bytes>> + Send,
+    {
+        ttl.check()?;
         if let Some(value) = self.read(key).await {
             bump(&self.counters.hits);
-            return Ok(value);
+            return Ok(Fetched::new(value, Source::Cache));
         }
-        let deadline = Instant::now() + self.config.max_wait;
         // Run at most once: by this caller as a leader, or after it stopped waiting.
         let mut compute = Some(compute);
+        let mut deadline = Instant::now() + self.config.max_wait;
+        let (mut after_abandon, mut replaced_once) = (false, false);
         loop {
             let mut follower = match self.flights.join(key) {
                 Role::Leader(leader) => {
-                    // Another flight may have stored it between our read and our lead.
-                    if let Some(value) = self.read(key).await {
-                        bump(&self.counters.hits);
-                        leader.finish(Ok(value.clone()));
-                        return Ok(value);
+                    if after_abandon {
+                        bump(&self.counters.takeovers);
                     }
-                    let outcome = self.compute_and_store(key, ttl, take(&mut compute)).await;
-                    leader.finish(share(&outcome));
-                    return outcome;
+                    return self.lead(leader, key, ttl, take(&mut compute)).await;
                 }
                 Role::Follower(follower) => follower,
             };
             // Owned at once: the borrow of the channel must not be held across an await.
             let waited = tokio::time::timeout_at(
                 deadline,
-                follower.wait_for(|state| !matches!(state, State::Running)),
+                follower.state.wait_for(|state| !matches!(state, State::Running)),
             )
             .await
             .map(|seen| seen.map(|state| state.clone()));
             match waited {
-                Ok(Ok(state)) => match &state {
-                    State::Done(outcome) => {
-                        bump(&self.counters.coalesced);
-                        return unshare(outcome);
-                    }
-                    // The leader was cancelled: lead or follow the next flight.
-                    State::Abandoned | State::Running => bump(&self.counters.takeovers),
-                },
-                // The leader's flight went away without a word: the same.
-                Ok(Err(_)) => bump(&self.counters.takeovers),
+                Ok(Ok(State::Done(outcome))) => {
+                    bump(&self.counters.coalesced);
+                    return unshare(&outcome).map(|value| Fetched::new(value, Source::Shared));
+                }
+                // The leader was cancelled (or its flight went away without a word): lead or
+                // follow the next flight.
+                Ok(Ok(State::Abandoned | State::Running) | Err(_)) => after_abandon = true,
                 Err(_) => {
                     bump(&self.counters.wait_timeouts);
-                    return match self.config.on_wait_timeout {
-                        WaitPolicy::ComputeSelf => self.compute_and_store(key, ttl, take(&mut compute)).await,
-                        WaitPolicy::Fail => Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!(
-                                "waited {:?} (max_wait) for another caller's computation of {key:?}",
-                                self.config.max_wait
-                            ),
-                        )),
-                    };
+                    match self.config.on_wait_timeout {
+                        WaitPolicy::Fail => {
+                            return Err(Error::new(
+                                ErrorKind::Timeout,
+                                format!(
+                                    "waited {:?} (max_wait) for another caller's computation of {key:?}",
+                                    self.config.max_wait
+                                ),
+                            ));
+                        }
+                        WaitPolicy::ComputeSelf => {
+                            // The first caller to give up replaces the flight and computes; the
+                            // others wait for that computation (once), rather than each running
+                            // its own.
+                            if let Some(leader) = self.flights.replace(key, &follower) {
+                                return self.lead(leader, key, ttl, take(&mut compute)).await;
+                            }
+                            if replaced_once {
+                                let value =
+                                    self.compute_and_store(None, key, ttl, take(&mut compute)).await?;
+                                return Ok(Fetched::new(value, Source::Computed));
+                            }
+                            replaced_once = true;
+                            deadline = Instant::now() + self.config.max_wait;
+                        }
+                    }
                 }
+            }
+        }
+    }
+
+    /// Leads a flight: reads again (another flight may have stored the value meanwhile), or
+    /// computes and stores, and hands the outcome to the followers.
+    async fn lead<F, Fut>(&self, leader: Leader<'_>, key: &str, ttl: Ttl, compute: F) -> Result<Fetched>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes>>,
+    {
+        if let Some(value) = self.read(key).await {
+            bump(&self.counters.hits);
+            leader.finish(Ok(value.clone()));
+            return Ok(Fetched::new(value, Source::Cache));
+        }
+        match self.compute_and_store(Some(&leader), key, ttl, compute).await {
+            Ok(value) => {
+                leader.finish(Ok(value.clone()));
+                Ok(Fetched::new(value, Source::Computed))
+            }
+            Err(e) => {
+                let shared = Arc::new(e);
+                leader.finish(Err(Arc::clone(&shared)));
+                Err(copy(&shared))
             }
         }
     }
@@ -241,9 +338,11 @@ impl<C: Cache> ComputeCache<C> {
         let bytes = self
             .get_or_compute(key, ttl, || async {
                 let value = compute().await?;
-                let bytes = Bytes::from(K::encode(&value)?);
-                computed = Some(value);
-                Ok(bytes)
+                let bytes = K::encode(&value)?;
+                // What is stored must read back (JSON has no NaN, say): checked before it is
+                // stored, and every caller gets the value as read back.
+                computed = Some(K::decode::<T>(&bytes)?);
+                Ok(Bytes::from(bytes))
             })
             .await?;
         match computed {
@@ -295,20 +394,41 @@ impl<C: Cache> ComputeCache<C> {
         }
     }
 
-    async fn compute_and_store<F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<Bytes>
+    /// Computes and stores, unless `leader`'s flight was superseded (the key changed
+    /// meanwhile): then the value is returned but not stored, and one stored while it was
+    /// superseded is deleted again (the change may have come first).
+    async fn compute_and_store<F, Fut>(
+        &self,
+        leader: Option<&Leader<'_>>,
+        key: &str,
+        ttl: Ttl,
+        compute: F,
+    ) -> Result<Bytes>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes>>,
     {
         bump(&self.counters.computations);
         let value = compute().await.inspect_err(|_| bump(&self.counters.errors))?;
+        let superseded = || leader.is_some_and(Leader::is_superseded);
+        if superseded() {
+            bump(&self.counters.superseded);
+            return Ok(value);
+        }
         let ttl = jittered(ttl, self.config.ttl_jitter);
-        if let Err(e) = self.inner.set(key, value.clone(), ttl).await {
-            if e.kind() == ErrorKind::InvalidInput {
-                return Err(e);
+        match self.inner.set(key, value.clone(), ttl).await {
+            Ok(()) if superseded() => {
+                // Changed while we stored: what we stored may be older than the change.
+                bump(&self.counters.superseded);
+                if let Err(e) = self.inner.delete(key).await {
+                    tracing::warn!(key, error = %e, "get_or_compute: a superseded value could not be removed");
+                }
             }
-            bump(&self.counters.store_errors);
-            tracing::warn!(key, error = %e, "get_or_compute: the computed value could not be stored");
+            Ok(()) => {}
+            Err(e) => {
+                bump(&self.counters.store_errors);
+                tracing::warn!(key, error = %e, "get_or_compute: the computed value could not be stored");
+            }
         }
         Ok(value)
     }
@@ -325,33 +445,79 @@ fn take<F>(compute: &mut Option<F>) -> F {
 fn jittered(ttl: Ttl, jitter: f64) -> Ttl {
     match ttl {
         Ttl::After(d) if jitter > 0.0 => {
+            // `d` is at least MIN_TTL (checked first): the floor never lengthens it.
             let cut = d.mul_f64(jitter * fastrand::f64());
-            Ttl::After((d - cut).max(Duration::from_millis(1)))
+            Ttl::After((d - cut).max(stratacache_core::MIN_TTL))
         }
         other => other,
     }
 }
 
-fn share(outcome: &Result<Bytes>) -> Result<Bytes, Arc<Error>> {
-    match outcome {
-        Ok(value) => Ok(value.clone()),
-        Err(e) => Err(Arc::new(Error::new(e.kind(), e.message().to_owned()))),
-    }
+/// A caller's copy of a shared error: its kind and message, with it as the source.
+fn copy(shared: &Arc<Error>) -> Error {
+    Error::new(shared.kind(), shared.message().to_owned()).with_source(Arc::clone(shared))
 }
 
 fn unshare(outcome: &Result<Bytes, Arc<Error>>) -> Result<Bytes> {
-    match outcome {
-        Ok(value) => Ok(value.clone()),
-        Err(e) => Err(Error::new(e.kind(), e.message().to_owned()).with_source(Arc::clone(e))),
+    outcome.clone().map_err(|e| copy(&e))
+}
+
+/// The writes supersede the flights of the keys they change (after the change, applied or not:
+/// a failed write may have been applied); everything else is forwarded.
+#[forward(self.inner)]
+#[async_trait]
+impl<C: Cache> Cache for ComputeCache<C> {
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+        let result = self.inner.set(key, value, ttl).await;
+        self.flights.supersede(key);
+        result
+    }
+
+    async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        let result = self.inner.set_many(entries, ttl).await;
+        entries.iter().for_each(|(key, _)| self.flights.supersede(key));
+        result
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let result = self.inner.delete(key).await;
+        self.flights.supersede(key);
+        result
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let result = self.inner.delete_many(keys).await;
+        keys.iter().for_each(|key| self.flights.supersede(key));
+        result
+    }
+
+    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+        let result = self.inner.invalidate_pattern(pattern).await;
+        self.flights.supersede_matching(Some(&Glob::new(pattern)));
+        result
+    }
+
+    async fn clear(&self) -> Result<()> {
+        let result = self.inner.clear().await;
+        self.flights.supersede_matching(None);
+        result
+    }
+
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        let result = self.inner.remove_tagged(tag).await;
+        match &result {
+            Ok(removed) => removed.iter().for_each(|key| self.flights.supersede(key)),
+            // Which entries went is unknown.
+            Err(_) => self.flights.supersede_matching(None),
+        }
+        result
     }
 }
 
-#[async_trait]
-#[forward(self.inner)]
-impl<C: Cache> Cache for ComputeCache<C> {}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     /// The futures are `Send`: callers spawn them on multi-threaded runtimes.

@@ -10,8 +10,10 @@ use stratacache_core::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WaitPolicy {
-    /// Compute itself (and store what it computed): the caller gets an answer, at the cost of one
-    /// more computation.
+    /// Take over: the first caller to give up starts a new computation that replaces the slow
+    /// one (whose value will not be stored), and the other callers wait for that one, once more
+    /// at most `max_wait`, before each computes itself. One more computation, not one per
+    /// caller.
     #[default]
     ComputeSelf,
     /// Fail with [`ErrorKind::Timeout`](stratacache_core::ErrorKind::Timeout).

@@ -4,11 +4,17 @@
 //! The leader holds a [`Leader`] guard. When it finishes it hands the result to every follower;
 //! when it is dropped unfinished (its caller was cancelled) the followers are told the flight was
 //! abandoned and race to lead the next one, so nobody waits on a computation that nobody runs.
+//!
+//! A flight can be **superseded**: the key was written, deleted or invalidated through the same
+//! cache while it ran, or a follower that gave up waiting replaced it. A superseded flight leaves
+//! the map at once (later callers start a new one) and its leader does not store its value,
+//! which may be older than what was written.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use stratacache_core::{Bytes, Error};
+use stratacache_core::{Bytes, Error, Glob};
 use tokio::sync::watch;
 
 /// Where a flight is.
@@ -23,8 +29,9 @@ pub(crate) enum State {
 }
 
 #[derive(Debug)]
-struct Flight {
+pub(crate) struct Flight {
     state: watch::Sender<State>,
+    superseded: AtomicBool,
 }
 
 /// The flights in progress, by key.
@@ -33,12 +40,18 @@ pub(crate) struct Flights {
     running: Mutex<HashMap<String, Arc<Flight>>>,
 }
 
+/// A caller waiting for another's computation.
+pub(crate) struct Follower {
+    pub(crate) state: watch::Receiver<State>,
+    flight: Arc<Flight>,
+}
+
 /// What a caller that missed is to do.
 pub(crate) enum Role<'a> {
     /// Compute, then [`Leader::finish`].
     Leader(Leader<'a>),
     /// Wait for the leader's outcome.
-    Follower(watch::Receiver<State>),
+    Follower(Follower),
 }
 
 impl Flights {
@@ -50,23 +63,67 @@ impl Flights {
     pub(crate) fn join<'a>(&'a self, key: &str) -> Role<'a> {
         let mut running = self.lock();
         if let Some(flight) = running.get(key) {
-            return Role::Follower(flight.state.subscribe());
+            return Role::Follower(Follower {
+                state: flight.state.subscribe(),
+                flight: Arc::clone(flight),
+            });
         }
+        Role::Leader(self.lead(&mut running, key))
+    }
+
+    /// Replaces the flight `follower` waited for, when it is still the one of `key`: the caller
+    /// leads the new one, and the old one's leader will not store its value. `None` when another
+    /// caller replaced or ended it first.
+    pub(crate) fn replace<'a>(&'a self, key: &str, follower: &Follower) -> Option<Leader<'a>> {
+        let mut running = self.lock();
+        if !running.get(key).is_some_and(|f| Arc::ptr_eq(f, &follower.flight)) {
+            return None;
+        }
+        follower.flight.superseded.store(true, SeqCst);
+        Some(self.lead(&mut running, key))
+    }
+
+    fn lead<'a>(&'a self, running: &mut HashMap<String, Arc<Flight>>, key: &str) -> Leader<'a> {
         let flight = Arc::new(Flight {
             state: watch::Sender::new(State::Running),
+            superseded: AtomicBool::new(false),
         });
         running.insert(key.to_owned(), Arc::clone(&flight));
-        Role::Leader(Leader {
+        Leader {
             flights: self,
             key: key.to_owned(),
             flight,
             finished: false,
-        })
+        }
+    }
+
+    /// `key` was changed through the cache: its flight (if any) is superseded.
+    pub(crate) fn supersede(&self, key: &str) {
+        if let Some(flight) = self.lock().remove(key) {
+            flight.superseded.store(true, SeqCst);
+        }
+    }
+
+    /// Every key matching `glob` was removed (all keys with `None`): their flights are
+    /// superseded. Costs the number of flights in progress, not of entries.
+    pub(crate) fn supersede_matching(&self, glob: Option<&Glob>) {
+        self.lock().retain(|key, flight| {
+            let keep = glob.is_some_and(|g| !g.matches(key));
+            if !keep {
+                flight.superseded.store(true, SeqCst);
+            }
+            keep
+        });
     }
 
     /// How many flights are in progress.
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
+    }
+
+    /// How many callers wait for another's computation.
+    pub(crate) fn waiting(&self) -> usize {
+        self.lock().values().map(|f| f.state.receiver_count()).sum()
     }
 
     fn end(&self, key: &str, flight: &Arc<Flight>) {
@@ -86,6 +143,12 @@ pub(crate) struct Leader<'a> {
 }
 
 impl Leader<'_> {
+    /// Whether the key was changed (or the flight replaced) since this flight began: its value
+    /// must not be stored.
+    pub(crate) fn is_superseded(&self) -> bool {
+        self.flight.superseded.load(SeqCst)
+    }
+
     /// Hands `outcome` to every follower, and ends the flight: the next miss starts another.
     pub(crate) fn finish(mut self, outcome: Result<Bytes, Arc<Error>>) {
         self.finished = true;
@@ -109,18 +172,24 @@ impl Drop for Leader<'_> {
 mod tests {
     use super::*;
 
+    fn follow(flights: &Flights, key: &str) -> Follower {
+        match flights.join(key) {
+            Role::Follower(f) => f,
+            Role::Leader(_) => panic!("expected a flight of {key} in progress"),
+        }
+    }
+
     #[test]
     fn one_leader_per_key_and_the_flight_ends_with_it() {
         let flights = Flights::default();
         let Role::Leader(leader) = flights.join("k") else {
             panic!("the first caller leads");
         };
-        let Role::Follower(follower) = flights.join("k") else {
-            panic!("the second follows");
-        };
+        let follower = follow(&flights, "k");
+        assert_eq!(flights.waiting(), 1);
         assert!(matches!(flights.join("other"), Role::Leader(_)));
         leader.finish(Ok(Bytes::from_static(b"v")));
-        assert!(matches!(&*follower.borrow(), State::Done(Ok(v)) if v == "v"));
+        assert!(matches!(&*follower.state.borrow(), State::Done(Ok(v)) if v == "v"));
         assert_eq!(flights.len(), 0);
         assert!(
             matches!(flights.join("k"), Role::Leader(_)),
@@ -132,14 +201,57 @@ mod tests {
     fn a_dropped_leader_abandons_its_flight() {
         let flights = Flights::default();
         let leader = flights.join("k");
-        let Role::Follower(follower) = flights.join("k") else {
-            panic!("follows");
-        };
+        let follower = follow(&flights, "k");
         drop(leader);
-        assert!(matches!(&*follower.borrow(), State::Abandoned));
+        assert!(matches!(&*follower.state.borrow(), State::Abandoned));
         assert!(
             matches!(flights.join("k"), Role::Leader(_)),
             "a follower can take over"
         );
+    }
+
+    #[test]
+    fn a_change_supersedes_the_flight_and_a_new_one_starts() {
+        let flights = Flights::default();
+        let Role::Leader(old) = flights.join("user:1") else {
+            panic!("leads");
+        };
+        let Role::Leader(other) = flights.join("post:1") else {
+            panic!("leads");
+        };
+        flights.supersede("user:1");
+        assert!(old.is_superseded());
+        let Role::Leader(new) = flights.join("user:1") else {
+            panic!("a caller after the change starts a new flight");
+        };
+        old.finish(Ok(Bytes::new()));
+        assert_eq!(
+            flights.len(),
+            2,
+            "the old leader's end leaves the new flight alone"
+        );
+        let glob = Glob::new("user:*");
+        flights.supersede_matching(Some(&glob));
+        assert!(new.is_superseded() && !other.is_superseded());
+        flights.supersede_matching(None);
+        assert!(other.is_superseded());
+        assert_eq!(flights.len(), 0);
+    }
+
+    #[test]
+    fn only_the_first_follower_replaces_a_flight() {
+        let flights = Flights::default();
+        let Role::Leader(hung) = flights.join("k") else {
+            panic!("leads");
+        };
+        let (a, b) = (follow(&flights, "k"), follow(&flights, "k"));
+        let replacement = flights.replace("k", &a).expect("the first replaces");
+        assert!(hung.is_superseded() && !replacement.is_superseded());
+        assert!(
+            flights.replace("k", &b).is_none(),
+            "the second follows the replacement"
+        );
+        hung.finish(Ok(Bytes::new()));
+        assert_eq!(flights.len(), 1, "the hung leader's end leaves the replacement");
     }
 }

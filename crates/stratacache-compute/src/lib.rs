@@ -6,7 +6,7 @@ mod cache;
 mod config;
 mod flight;
 
-pub use cache::{ComputeCache, ComputeStats};
+pub use cache::{ComputeCache, ComputeStats, Fetched, Source};
 pub use config::{ComputeConfig, DEFAULT_MAX_WAIT, WaitPolicy};
 pub use stratacache_core;
 

@@ -35,6 +35,8 @@ const CASES: &[&str] = &[
     "a_cancelled_leader_is_taken_over",
     "errors_reach_every_waiter_and_are_not_cached",
     "waiting_is_bounded",
+    "a_write_during_a_computation_is_not_overwritten",
+    "a_delete_during_a_computation_is_not_undone",
     "hits_do_not_compute",
     "typed_values_round_trip",
     "ttl_jitter_spreads_expiries",
@@ -83,6 +85,8 @@ async fn case(name: &str, cache: SharedCache) {
         "a_cancelled_leader_is_taken_over" => a_cancelled_leader_is_taken_over(cache).await,
         "errors_reach_every_waiter_and_are_not_cached" => errors_reach_every_waiter(cache).await,
         "waiting_is_bounded" => waiting_is_bounded(cache).await,
+        "a_write_during_a_computation_is_not_overwritten" => a_write_is_not_overwritten(cache).await,
+        "a_delete_during_a_computation_is_not_undone" => a_delete_is_not_undone(cache).await,
         "hits_do_not_compute" => hits_do_not_compute(cache).await,
         "typed_values_round_trip" => typed_values_round_trip(cache).await,
         "ttl_jitter_spreads_expiries" => ttl_jitter_spreads_expiries(cache).await,
@@ -99,6 +103,19 @@ async fn computing(cache: &ComputeCache<SharedCache>, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while cache.computing() != n {
         assert!(Instant::now() < deadline, "never {n} computations in flight");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Waits until `n` callers of `cache` wait for another's computation.
+async fn waiting(cache: &ComputeCache<SharedCache>, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cache.waiting() != n {
+        assert!(
+            Instant::now() < deadline,
+            "never {n} callers waiting ({} are)",
+            cache.waiting()
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
@@ -162,8 +179,8 @@ async fn a_cancelled_leader_is_taken_over(cache: SharedCache) {
                 .await
         }));
     }
-    // Let the followers join the leader's flight, then cancel it.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Once the followers wait for the leader's flight, cancel it.
+    waiting(&compute, 10).await;
     leader.abort();
     assert!(leader.await.expect_err("aborted").is_cancelled());
     for follower in followers {
@@ -174,7 +191,7 @@ async fn a_cancelled_leader_is_taken_over(cache: SharedCache) {
     }
     assert_eq!(takeovers.load(SeqCst), 1, "exactly one follower took over");
     let stats = compute.compute_stats();
-    assert!(stats.takeovers >= 1, "{stats:?}");
+    assert_eq!(stats.takeovers, 1, "one flight taken over: {stats:?}");
     assert_eq!(compute.computing(), 0);
 }
 
@@ -187,10 +204,13 @@ async fn errors_reach_every_waiter(cache: SharedCache) {
     for _ in 0..10 {
         let (compute, runs) = (Arc::clone(&compute), Arc::clone(&runs));
         callers.push(tokio::spawn(async move {
+            let waiter = Arc::clone(&compute);
             compute
                 .get_or_compute("c:err", Ttl::secs(60), || async move {
                     runs.fetch_add(1, SeqCst);
-                    tokio::time::sleep(COMPUTE_TIME).await;
+                    // Fails once every other caller waits for it (errors are not cached: a
+                    // caller that came later would compute again).
+                    waiting(&waiter, 9).await;
                     Err(Error::new(ErrorKind::Backend, "the model is down"))
                 })
                 .await
@@ -261,7 +281,89 @@ async fn waiting_is_bounded(cache: SharedCache) {
         assert_eq!(compute.compute_stats().wait_timeouts, 1);
         release.notify_one();
         assert_eq!(leader.await.expect("leader").expect("leader's value"), "late");
+        if policy == WaitPolicy::ComputeSelf {
+            // The slow computation was replaced: its late value is not stored over the new one.
+            assert_eq!(
+                compute.get(&key).await.expect("get").as_deref(),
+                Some(&b"mine"[..])
+            );
+            assert_eq!(compute.compute_stats().superseded, 1);
+        }
     }
+}
+
+/// A key written through the cache while it is being computed keeps what was written: the
+/// computation (which began before the write) is returned to its callers but not stored.
+async fn a_write_is_not_overwritten(cache: SharedCache) {
+    let compute = compute_cache(cache, ComputeConfig::default());
+    let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let leader = {
+        let (compute, started, release) = (Arc::clone(&compute), Arc::clone(&started), Arc::clone(&release));
+        tokio::spawn(async move {
+            compute
+                .get_or_compute("c:raced", Ttl::secs(60), || async move {
+                    started.notify_one();
+                    release.notified().await;
+                    Ok(Bytes::from_static(b"computed before the write"))
+                })
+                .await
+        })
+    };
+    // Once the computation runs (before that, the leader reads the cache once more and would
+    // find the change).
+    started.notified().await;
+    compute
+        .set("c:raced", Bytes::from_static(b"written"), Ttl::secs(60))
+        .await
+        .expect("set");
+    release.notify_one();
+    assert_eq!(
+        leader.await.expect("leader").expect("value"),
+        "computed before the write"
+    );
+    assert_eq!(
+        compute.get("c:raced").await.expect("get").as_deref(),
+        Some(&b"written"[..]),
+        "the write survives the computation"
+    );
+    assert_eq!(compute.compute_stats().superseded, 1);
+}
+
+/// A key deleted through the cache while it is being computed stays deleted, and a caller that
+/// asks after the delete gets a computation of its own, not the one that began before.
+async fn a_delete_is_not_undone(cache: SharedCache) {
+    let compute = compute_cache(cache, ComputeConfig::default());
+    let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let leader = {
+        let (compute, started, release) = (Arc::clone(&compute), Arc::clone(&started), Arc::clone(&release));
+        tokio::spawn(async move {
+            compute
+                .get_or_compute("c:deleted", Ttl::secs(60), || async move {
+                    started.notify_one();
+                    release.notified().await;
+                    Ok(Bytes::from_static(b"before the delete"))
+                })
+                .await
+        })
+    };
+    // Once the computation runs (before that, the leader reads the cache once more and would
+    // find the change).
+    started.notified().await;
+    compute.delete("c:deleted").await.expect("delete");
+    let after = compute
+        .get_or_compute("c:deleted", Ttl::secs(60), || async {
+            Ok(Bytes::from_static(b"after the delete"))
+        })
+        .await
+        .expect("a computation of its own");
+    assert_eq!(after, "after the delete");
+    release.notify_one();
+    assert_eq!(leader.await.expect("leader").expect("value"), "before the delete");
+    assert_eq!(
+        compute.get("c:deleted").await.expect("get").as_deref(),
+        Some(&b"after the delete"[..]),
+        "the computation that began before the delete is not stored"
+    );
 }
 
 /// A cached value is returned without computing.
