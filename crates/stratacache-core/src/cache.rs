@@ -1,6 +1,7 @@
 //! The [`Cache`] trait: the contract every backend and layer implements.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -187,6 +188,52 @@ pub trait Cache: Send + Sync {
     async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
         let _ = tag;
         Err(crate::tags::unsupported())
+    }
+
+    /// Takes the lease `key` for `holder` for `duration`, unless another holder has it; whether
+    /// it was taken (`true` too when `holder` already had it: its lease then runs `duration`
+    /// from now).
+    ///
+    /// A lease lets the processes sharing this cache agree on who does something: the caller
+    /// that takes it computes a missing value, say, while the others wait for the value
+    /// (`stratacache-compute`). It ends after `duration` unless [renewed](Cache::renew_lease),
+    /// or when [released](Cache::release_lease). Leases are kept apart from entries: reads,
+    /// pattern invalidation, `clear` and key counts never see them, and layers pass them on
+    /// untouched (a lease holds no value to compress or encrypt). The key is the caller's, as
+    /// for entries (a backend's namespace applies). `holder` is a token unique to the caller
+    /// (a random id): only it can renew or release the lease.
+    ///
+    /// The default refuses: a backend without leases says so, and callers fall back to
+    /// coordinating within their process.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) by default; an invalid holder
+    /// or duration ([`validate_lease`](crate::validate_lease)); backend failures.
+    async fn acquire_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        let _ = (key, holder, duration);
+        Err(crate::lease::unsupported())
+    }
+
+    /// Extends the lease `key` to `duration` from now if `holder` still holds it; whether it
+    /// did (`false`: the lease ran out, and may have been taken by another holder).
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire_lease`](Cache::acquire_lease).
+    async fn renew_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        let _ = (key, holder, duration);
+        Err(crate::lease::unsupported())
+    }
+
+    /// Ends the lease `key` if `holder` holds it; whether it did (never another holder's).
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire_lease`](Cache::acquire_lease).
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<bool> {
+        let _ = (key, holder);
+        Err(crate::lease::unsupported())
     }
 
     /// Checks that the cache can serve requests. Never fails: problems are reported in the

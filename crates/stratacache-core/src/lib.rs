@@ -9,6 +9,7 @@ mod cache;
 mod error;
 pub mod glob;
 mod layer;
+mod lease;
 mod namespace;
 mod observer;
 #[cfg(feature = "url")]
@@ -31,6 +32,7 @@ pub use cache::{Cache, SharedCache};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use glob::Glob;
 pub use layer::{Identity, Layer, LayerExt, Stack};
+pub use lease::{MAX_LEASE_HOLDER_LEN, validate_lease};
 pub use namespace::{MAX_NAMESPACE_LEN, NAMESPACE_RULE, NamespaceError, validate_namespace};
 pub use observer::KeyGenObserver;
 #[cfg(feature = "url")]

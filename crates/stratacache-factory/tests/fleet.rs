@@ -297,7 +297,7 @@ async fn closing_ends_the_subscription() {
 
 /// The least-privilege ACL user of `docs/security.md`, with its namespace: every command the cache
 /// and fleet invalidation send, keys of the namespace only, and the namespace's channel only.
-const LEAST_PRIVILEGE: &str = "on >{password} ~{ns}:* ~:tags:{ns}:* resetchannels &stratacache:invalidate:{ns} -@all \
+const LEAST_PRIVILEGE: &str = "on >{password} ~{ns}:* ~:tags:{ns}:* ~:lease:{ns}:* resetchannels &stratacache:invalidate:{ns} -@all \
     +get +set +del +unlink +exists +pttl +mget +scan +ping +info +multi +exec +unwatch +select +eval \
     +publish +subscribe +sadd +srem +spop +scard +rename +srandmember +pexpire +persist";
 
@@ -358,6 +358,13 @@ async fn the_documented_least_privilege_user_runs_fleet_invalidation() {
     })
     .await;
     assert_eq!(report.passed.len(), coherence::case_names().len());
+    // Leases (`~:lease:<ns>:*`, the scripts' GET/SET/PEXPIRE/DEL).
+    let built = make().await;
+    let minute = Duration::from_secs(60);
+    assert!(built.cache.acquire_lease("job", "a", minute).await.unwrap());
+    assert!(!built.cache.acquire_lease("job", "b", minute).await.unwrap());
+    assert!(built.cache.renew_lease("job", "a", minute).await.unwrap());
+    assert!(built.cache.release_lease("job", "a").await.unwrap());
 }
 
 /// The same user without the channel: fleet invalidation cannot publish, and the start fails with

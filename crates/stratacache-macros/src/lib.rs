@@ -237,6 +237,38 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
             #core::Cache::remove_tagged(&(#target), tag)
         }
     };
+    let lease = |name: &str| {
+        let ident = syn::Ident::new(name, proc_macro2::Span::call_site());
+        quote! {
+            #[inline]
+            fn #ident<'life0, 'life1, 'life2, 'async_trait>(
+                &'life0 self,
+                key: &'life1 str,
+                holder: &'life2 str,
+                duration: ::std::time::Duration,
+            ) -> ::core::pin::Pin<::std::boxed::Box<
+                dyn ::core::future::Future<Output = #core::Result<bool>> + ::core::marker::Send + 'async_trait
+            >>
+            where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, Self: 'async_trait
+            {
+                #core::Cache::#ident(&(#target), key, holder, duration)
+            }
+        }
+    };
+    let release_lease = quote! {
+        #[inline]
+        fn release_lease<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            key: &'life1 str,
+            holder: &'life2 str,
+        ) -> ::core::pin::Pin<::std::boxed::Box<
+            dyn ::core::future::Future<Output = #core::Result<bool>> + ::core::marker::Send + 'async_trait
+        >>
+        where 'life0: 'async_trait, 'life1: 'async_trait, 'life2: 'async_trait, Self: 'async_trait
+        {
+            #core::Cache::release_lease(&(#target), key, holder)
+        }
+    };
     vec![
         (
             "get",
@@ -272,6 +304,9 @@ fn methods(target: &Expr, core: &Path) -> Vec<(&'static str, Tokens)> {
         ("invalidate_pattern", invalidate),
         ("clear", plain("clear", fut(result(quote!(()))))),
         ("add_tags", add_tags),
+        ("acquire_lease", lease("acquire_lease")),
+        ("renew_lease", lease("renew_lease")),
+        ("release_lease", release_lease),
         ("remove_tagged", remove_tagged),
         ("health", plain("health", fut(quote!(#core::Health)))),
         ("stats", plain("stats", fut(quote!(#core::CacheStats)))),

@@ -12,6 +12,7 @@ use stratacache_core::{
     async_trait,
 };
 
+use crate::leases::Leases;
 use crate::sizes::{Sizes, entry_size};
 use crate::tags::TagIndex;
 use crate::{EvictionPolicy, MemoryConfig};
@@ -128,6 +129,8 @@ pub struct MemoryCache {
     closed: Arc<AtomicBool>,
     /// Which keys carry which tag.
     pub(crate) tags: Arc<TagIndex>,
+    /// The leases in force (apart from the entries).
+    leases: Arc<Leases>,
 }
 
 impl std::fmt::Debug for MemoryCache {
@@ -216,6 +219,7 @@ impl MemoryCache {
             max_entry_bytes,
             closed: Arc::new(AtomicBool::new(false)),
             tags,
+            leases: Arc::default(),
         })
     }
 
@@ -251,6 +255,7 @@ impl MemoryCache {
             // Frees the memory now; moka drops the entries at its next maintenance run.
             self.cache.invalidate_all();
             self.tags.clear();
+            self.leases.clear();
         }
     }
 
@@ -507,6 +512,25 @@ impl Cache for MemoryCache {
     async fn close(&self) -> Result<()> {
         MemoryCache::close(self);
         Ok(())
+    }
+
+    /// Leases of this process: they coordinate the tasks sharing this cache (other processes
+    /// have their own).
+    async fn acquire_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        self.check_open()?;
+        self.counted(stratacache_core::validate_lease(holder, duration))?;
+        Ok(self.leases.acquire(key, holder, duration, Instant::now()))
+    }
+
+    async fn renew_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        self.check_open()?;
+        self.counted(stratacache_core::validate_lease(holder, duration))?;
+        Ok(self.leases.renew(key, holder, duration, Instant::now()))
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<bool> {
+        self.check_open()?;
+        Ok(self.leases.release(key, holder, Instant::now()))
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod cache;
 mod config;
+mod leases;
 mod scan;
 mod sizes;
 mod tags;

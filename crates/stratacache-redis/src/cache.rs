@@ -605,6 +605,23 @@ impl Cache for RedisCache {
         self.inner.counters.snapshot("redis")
     }
 
+    /// Leases shared by every process on this Redis and namespace (`:lease:{namespace}:{key}`).
+    async fn acquire_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        stratacache_core::validate_lease(holder, duration)
+            .inspect_err(|_| self.inner.counters.record_error())?;
+        self.acquire_lease_impl(key, holder, duration).await
+    }
+
+    async fn renew_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        stratacache_core::validate_lease(holder, duration)
+            .inspect_err(|_| self.inner.counters.record_error())?;
+        self.renew_lease_impl(key, holder, duration).await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<bool> {
+        self.release_lease_impl(key, holder).await
+    }
+
     /// [`RedisCache::close`].
     /// Publishes the announcements still queued (within the operation deadline), then closes.
     async fn close(&self) -> Result<()> {

@@ -9,6 +9,7 @@ mod conn;
 mod connect;
 mod error;
 pub mod fleet;
+mod leases;
 mod scan;
 mod status;
 mod tags;

@@ -81,6 +81,8 @@ cases!(
     tags,
     tags_after_expiry_and_delete,
     tags_under_concurrency,
+    leases,
+    lease_expiry,
     stats_accuracy,
     stats_after_expiry,
     concurrency,

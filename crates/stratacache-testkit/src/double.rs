@@ -63,6 +63,17 @@ impl Cache for Empty {
         stratacache_core::validate_tag(tag)?;
         Ok(Vec::new())
     }
+    async fn acquire_lease(&self, _: &str, holder: &str, duration: Duration) -> Result<bool> {
+        stratacache_core::validate_lease(holder, duration)?;
+        Ok(true)
+    }
+    async fn renew_lease(&self, _: &str, holder: &str, duration: Duration) -> Result<bool> {
+        stratacache_core::validate_lease(holder, duration)?;
+        Ok(false)
+    }
+    async fn release_lease(&self, _: &str, _: &str) -> Result<bool> {
+        Ok(false)
+    }
     async fn health(&self) -> Health {
         Health::healthy("empty")
     }
@@ -100,6 +111,12 @@ pub enum Op {
     AddTags,
     /// [`Cache::remove_tagged`].
     RemoveTagged,
+    /// [`Cache::acquire_lease`].
+    AcquireLease,
+    /// [`Cache::renew_lease`].
+    RenewLease,
+    /// [`Cache::release_lease`].
+    ReleaseLease,
     /// [`Cache::health`].
     Health,
     /// [`Cache::stats`].
@@ -107,17 +124,26 @@ pub enum Op {
 }
 
 impl Op {
-    /// Every operation, in trait order: [`Op::DATA`], then `health` and `stats`.
-    pub const ALL: [Op; 15] = {
-        let mut all = [Op::Health; 15];
+    /// Every operation, in trait order: [`Op::DATA`], [`Op::LEASES`], then `health` and
+    /// `stats`.
+    pub const ALL: [Op; 18] = {
+        let mut all = [Op::Health; 18];
         let mut i = 0;
         while i < Op::DATA.len() {
             all[i] = Op::DATA[i];
             i += 1;
         }
-        all[14] = Op::Stats;
+        let mut j = 0;
+        while j < Op::LEASES.len() {
+            all[i + j] = Op::LEASES[j];
+            j += 1;
+        }
+        all[17] = Op::Stats;
         all
     };
+
+    /// The lease operations (`acquire_lease`, `renew_lease`, `release_lease`).
+    pub const LEASES: [Op; 3] = [Op::AcquireLease, Op::RenewLease, Op::ReleaseLease];
 
     /// The operations that read values (`get`, `get_with_ttl`, `get_many`, `exists`, `ttl`).
     pub const READS: [Op; 5] = [Op::Get, Op::GetWithTtl, Op::GetMany, Op::Exists, Op::Ttl];
@@ -629,6 +655,21 @@ impl Cache for ScriptedCache {
         self.guard(Op::RemoveTagged, &[tag], None).await?;
         self.leave(Op::RemoveTagged, &[tag], self.inner.remove_tagged(tag).await)
             .await
+    }
+    async fn acquire_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        self.guard(Op::AcquireLease, &[key], None).await?;
+        let taken = self.inner.acquire_lease(key, holder, duration).await;
+        self.leave(Op::AcquireLease, &[key], taken).await
+    }
+    async fn renew_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        self.guard(Op::RenewLease, &[key], None).await?;
+        let renewed = self.inner.renew_lease(key, holder, duration).await;
+        self.leave(Op::RenewLease, &[key], renewed).await
+    }
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<bool> {
+        self.guard(Op::ReleaseLease, &[key], None).await?;
+        let released = self.inner.release_lease(key, holder).await;
+        self.leave(Op::ReleaseLease, &[key], released).await
     }
     async fn health(&self) -> Health {
         match self.enter(Op::Health, &[], None).await {

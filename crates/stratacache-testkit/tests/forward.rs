@@ -74,6 +74,10 @@ async fn call_every_method(cache: &dyn Cache) {
     cache.clear().await.unwrap();
     cache.add_tags("k", &["t"], Ttl::Default).await.unwrap();
     cache.remove_tagged("t").await.unwrap();
+    let lease = std::time::Duration::from_secs(1);
+    cache.acquire_lease("k", "me", lease).await.unwrap();
+    cache.renew_lease("k", "me", lease).await.unwrap();
+    cache.release_lease("k", "me").await.unwrap();
     cache.health().await;
     cache.stats().await;
     cache.close().await.unwrap();

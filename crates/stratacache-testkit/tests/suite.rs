@@ -30,6 +30,7 @@ enum Fault {
 struct MapCache {
     entries: Mutex<HashMap<String, (Bytes, Option<Instant>)>>,
     tags: Mutex<HashMap<String, Vec<String>>>,
+    leases: Mutex<HashMap<String, (String, Instant)>>,
     counters: StatsCounters,
     default_ttl: Option<Duration>,
     fault: Fault,
@@ -40,6 +41,7 @@ impl MapCache {
         Self {
             entries: Mutex::default(),
             tags: Mutex::default(),
+            leases: Mutex::default(),
             counters: StatsCounters::default(),
             default_ttl,
             fault,
@@ -159,6 +161,43 @@ impl Cache for MapCache {
         Ok(removed)
     }
 
+    async fn acquire_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        stratacache_core::validate_lease(holder, duration)?;
+        let (mut leases, now) = (self.leases.lock().unwrap(), Instant::now());
+        if leases
+            .get(key)
+            .is_some_and(|(h, until)| h != holder && *until > now)
+        {
+            return Ok(false);
+        }
+        leases.insert(key.to_owned(), (holder.to_owned(), now + duration));
+        Ok(true)
+    }
+
+    async fn renew_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        stratacache_core::validate_lease(holder, duration)?;
+        let (mut leases, now) = (self.leases.lock().unwrap(), Instant::now());
+        match leases.get_mut(key) {
+            Some((h, until)) if h == holder && *until > now => {
+                *until = now + duration;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<bool> {
+        let (mut leases, now) = (self.leases.lock().unwrap(), Instant::now());
+        match leases.get(key) {
+            Some((h, until)) if h == holder => {
+                let live = *until > now;
+                leases.remove(key);
+                Ok(live)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn health(&self) -> Health {
         if self.fault == Fault::HealthHangs {
             std::future::pending::<()>().await;
@@ -218,7 +257,7 @@ fn every_failing_case_is_reported_by_name() {
     let message = run_isolated(Fault::ExistsIsARead, |s| s).unwrap_err();
     assert!(
         message.starts_with(
-            "conformance suite: 2 of 21 cases failed (exists, stats_accuracy), 19 passed, 0 skipped"
+            "conformance suite: 2 of 23 cases failed (exists, stats_accuracy), 21 passed, 0 skipped"
         ),
         "{message}"
     );
@@ -236,7 +275,7 @@ fn every_failing_case_is_reported_by_name() {
 fn a_panicking_case_does_not_stop_the_others() {
     let message = run_isolated(Fault::ClearPanics, |s| s).unwrap_err();
     assert!(
-        message.starts_with("conformance suite: 1 of 21 cases failed (clear), 20 passed"),
+        message.starts_with("conformance suite: 2 of 23 cases failed (clear, leases), 21 passed"),
         "{message}"
     );
     assert!(
@@ -249,7 +288,7 @@ fn a_panicking_case_does_not_stop_the_others() {
 fn a_hanging_case_times_out() {
     let message = run_isolated(Fault::HealthHangs, |s| s.case_timeout(Duration::from_secs(2))).unwrap_err();
     assert!(
-        message.starts_with("conformance suite: 1 of 21 cases failed (health)"),
+        message.starts_with("conformance suite: 1 of 23 cases failed (health)"),
         "{message}"
     );
     assert!(message.contains("did not finish within 2s"), "{message}");
@@ -275,7 +314,7 @@ fn skipping_an_unknown_case_panics() {
 #[test]
 fn case_names_are_unique_and_complete() {
     let names = conformance::case_names();
-    assert_eq!(names.len(), 21);
+    assert_eq!(names.len(), 23);
     let unique: std::collections::BTreeSet<_> = names.iter().collect();
     assert_eq!(unique.len(), names.len());
     assert_eq!(names.first(), Some(&"round_trips"));

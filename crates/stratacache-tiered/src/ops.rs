@@ -1,7 +1,7 @@
 //! The [`Cache`] implementation of [`TieredCache`].
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use stratacache_core::{
     Bytes, Cache, CacheStats, Error, ErrorKind, Expiry, Glob, Health, HealthStatus, Result, Ttl, async_trait,
@@ -267,6 +267,22 @@ impl<L1: Cache, L2: Cache> Cache for TieredCache<L1, L2> {
             Ok(_) => Ok(removed),
             Err(e) => self.counted(Err(l1_left_behind(&e, "the entries were invalidated in L2"))),
         }
+    }
+
+    /// Leases live in L2, the store every instance shares.
+    async fn acquire_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        let taken = self.l2.acquire_lease(key, holder, duration).await;
+        self.counted(taken)
+    }
+
+    async fn renew_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        let renewed = self.l2.renew_lease(key, holder, duration).await;
+        self.counted(renewed)
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<bool> {
+        let released = self.l2.release_lease(key, holder).await;
+        self.counted(released)
     }
 
     /// Tags live in L2 only: L1 holds copies, and drops them by key when a tag is removed.

@@ -1,7 +1,7 @@
 //! The [`Cache`] implementation of [`FailoverCache`].
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use stratacache_core::{Bytes, Cache, CacheStats, Expiry, Health, HealthStatus, Result, Ttl, async_trait};
 
@@ -152,6 +152,22 @@ impl Cache for FailoverCache {
 
     async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
         route!(self, Effect::Tag(tag), |cache| cache.remove_tagged(tag))
+    }
+
+    /// Leases change no data (nothing to replay): on the primary they are shared with the other
+    /// instances; on the fallback, only within this process.
+    async fn acquire_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        route!(self, Effect::Read, |cache| cache
+            .acquire_lease(key, holder, duration))
+    }
+
+    async fn renew_lease(&self, key: &str, holder: &str, duration: Duration) -> Result<bool> {
+        route!(self, Effect::Read, |cache| cache
+            .renew_lease(key, holder, duration))
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<bool> {
+        route!(self, Effect::Read, |cache| cache.release_lease(key, holder))
     }
 
     /// On the primary: its report, `Healthy` when both tiers are (`Degraded` when only one is,
