@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::config::{ComputeConfig, WaitPolicy};
 use crate::flight::{Flights, Leader, Role, State};
+use crate::lease::Claimed;
 
 /// What a [`ComputeCache`] counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -39,19 +40,30 @@ pub struct ComputeStats {
     /// Computed values not stored (or removed again) because the key was written, deleted or
     /// invalidated through this cache while they were computed.
     pub superseded: u64,
+    /// Flights of this process that found another process computing the key (its lease taken)
+    /// and waited for its value instead.
+    pub remote_waits: u64,
+    /// Leases taken after waiting for another process whose lease ran out (it died or hung) or
+    /// was released without a value.
+    pub lease_takeovers: u64,
+    /// Lease operations that failed (the flight then computed without a lease).
+    pub lease_errors: u64,
 }
 
 #[derive(Debug, Default)]
-struct Counters {
-    hits: AtomicU64,
-    computations: AtomicU64,
-    coalesced: AtomicU64,
-    takeovers: AtomicU64,
-    wait_timeouts: AtomicU64,
-    errors: AtomicU64,
-    store_errors: AtomicU64,
-    read_errors: AtomicU64,
-    superseded: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) computations: AtomicU64,
+    pub(crate) coalesced: AtomicU64,
+    pub(crate) takeovers: AtomicU64,
+    pub(crate) wait_timeouts: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) store_errors: AtomicU64,
+    pub(crate) read_errors: AtomicU64,
+    pub(crate) superseded: AtomicU64,
+    pub(crate) remote_waits: AtomicU64,
+    pub(crate) lease_takeovers: AtomicU64,
+    pub(crate) lease_errors: AtomicU64,
 }
 
 impl Counters {
@@ -66,6 +78,9 @@ impl Counters {
             store_errors: self.store_errors.load(Relaxed),
             read_errors: self.read_errors.load(Relaxed),
             superseded: self.superseded.load(Relaxed),
+            remote_waits: self.remote_waits.load(Relaxed),
+            lease_takeovers: self.lease_takeovers.load(Relaxed),
+            lease_errors: self.lease_errors.load(Relaxed),
         }
     }
 }
@@ -99,14 +114,15 @@ impl Fetched {
     }
 }
 
-fn bump(counter: &AtomicU64) {
+pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Relaxed);
 }
 
 /// A cache that computes what it misses: [`get_or_compute`](Self::get_or_compute) returns the
 /// cached value, or runs the given computation, stores its result and returns it. Of concurrent
 /// callers missing the same key in this process, one computes and the others wait for its result
-/// (single-flight):
+/// (single-flight); across processes, the computing caller takes the key's lease first and the
+/// other processes wait for its value ([`ComputeConfig::distributed`]):
 ///
 /// - if the computing caller is cancelled (its future dropped), a waiting caller takes over;
 /// - an error of the computation is returned to every waiting caller and is not cached;
@@ -145,10 +161,12 @@ fn bump(counter: &AtomicU64) {
 /// ```
 #[derive(Debug)]
 pub struct ComputeCache<C> {
-    inner: C,
-    config: ComputeConfig,
-    flights: Flights,
-    counters: Counters,
+    pub(crate) inner: C,
+    pub(crate) config: ComputeConfig,
+    pub(crate) flights: Flights,
+    pub(crate) counters: Counters,
+    /// Set once the cache refused a lease as unsupported: coalescing stays within the process.
+    pub(crate) no_leases: AtomicBool,
 }
 
 impl<C: Cache> ComputeCache<C> {
@@ -159,6 +177,7 @@ impl<C: Cache> ComputeCache<C> {
             config: ComputeConfig::default(),
             flights: Flights::default(),
             counters: Counters::default(),
+            no_leases: AtomicBool::new(false),
         }
     }
 
@@ -243,7 +262,7 @@ impl<C: Cache> ComputeCache<C> {
                     if after_abandon {
                         bump(&self.counters.takeovers);
                     }
-                    return self.lead(leader, key, ttl, take(&mut compute)).await;
+                    return self.lead(leader, key, ttl, take(&mut compute), true).await;
                 }
                 Role::Follower(follower) => follower,
             };
@@ -261,7 +280,15 @@ impl<C: Cache> ComputeCache<C> {
                 }
                 // The leader was cancelled (or its flight went away without a word): lead or
                 // follow the next flight.
-                Ok(Ok(State::Abandoned | State::Running) | Err(_)) => after_abandon = true,
+                Ok(Ok(State::Abandoned | State::Running) | Err(_)) => {
+                    after_abandon = true;
+                    // The leader is gone with this process's lease: free it for the next one.
+                    if let Some(token) = follower.abandoned_lease()
+                        && let Err(e) = self.inner.release_lease(key, &token).await
+                    {
+                        tracing::debug!(key, error = %e, "get_or_compute: an abandoned lease could not be released");
+                    }
+                }
                 Err(_) => {
                     bump(&self.counters.wait_timeouts);
                     match self.config.on_wait_timeout {
@@ -279,7 +306,8 @@ impl<C: Cache> ComputeCache<C> {
                             // others wait for that computation (once), rather than each running
                             // its own.
                             if let Some(leader) = self.flights.replace(key, &follower) {
-                                return self.lead(leader, key, ttl, take(&mut compute)).await;
+                                // Waited enough: no second wait, for the lease.
+                                return self.lead(leader, key, ttl, take(&mut compute), false).await;
                             }
                             if replaced_once {
                                 let value =
@@ -297,7 +325,16 @@ impl<C: Cache> ComputeCache<C> {
 
     /// Leads a flight: reads again (another flight may have stored the value meanwhile), or
     /// computes and stores, and hands the outcome to the followers.
-    async fn lead<F, Fut>(&self, leader: Leader<'_>, key: &str, ttl: Ttl, compute: F) -> Result<Fetched>
+    /// `patient`: wait for another process that holds the key's lease (not when this caller
+    /// already waited `max_wait`).
+    async fn lead<F, Fut>(
+        &self,
+        leader: Leader<'_>,
+        key: &str,
+        ttl: Ttl,
+        compute: F,
+        patient: bool,
+    ) -> Result<Fetched>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes>>,
@@ -307,7 +344,15 @@ impl<C: Cache> ComputeCache<C> {
             leader.finish(Ok(value.clone()));
             return Ok(Fetched::new(value, Source::Cache));
         }
-        match self.compute_and_store(Some(&leader), key, ttl, compute).await {
+        let outcome = match self.claim(key, &leader, patient).await {
+            Claimed::Value(value) => {
+                leader.finish(Ok(value.clone()));
+                return Ok(Fetched::new(value, Source::Shared));
+            }
+            Claimed::Compute(lease) => self.compute_holding(&leader, key, ttl, compute, lease).await,
+            Claimed::Failed(e) => Err(e),
+        };
+        match outcome {
             Ok(value) => {
                 leader.finish(Ok(value.clone()));
                 Ok(Fetched::new(value, Source::Computed))
@@ -383,7 +428,7 @@ impl<C: Cache> ComputeCache<C> {
     }
 
     /// Reads `key`; a failed read is a miss (counted, logged).
-    async fn read(&self, key: &str) -> Option<Bytes> {
+    pub(crate) async fn read(&self, key: &str) -> Option<Bytes> {
         match self.inner.get(key).await {
             Ok(value) => value,
             Err(e) => {
@@ -397,7 +442,7 @@ impl<C: Cache> ComputeCache<C> {
     /// Computes and stores, unless `leader`'s flight was superseded (the key changed
     /// meanwhile): then the value is returned but not stored, and one stored while it was
     /// superseded is deleted again (the change may have come first).
-    async fn compute_and_store<F, Fut>(
+    pub(crate) async fn compute_and_store<F, Fut>(
         &self,
         leader: Option<&Leader<'_>>,
         key: &str,

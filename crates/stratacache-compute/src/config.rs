@@ -30,6 +30,7 @@ pub enum WaitPolicy {
 ///     max_wait: Duration::from_secs(2),
 ///     on_wait_timeout: WaitPolicy::Fail,
 ///     ttl_jitter: 0.1,
+///     ..ComputeConfig::default()
 /// };
 /// config.validate().unwrap();
 /// assert!(ComputeConfig { ttl_jitter: 1.5, ..config }.validate().is_err());
@@ -48,10 +49,28 @@ pub struct ComputeConfig {
     /// computed together do not expire together (default 0: none; 0 to 0.5). A TTL of 100 s with
     /// 0.1 becomes 90 to 100 s. Never lengthens a TTL; `Ttl::Default` and `Ttl::Never` are kept.
     pub ttl_jitter: f64,
+    /// Coalesce across processes too: a leader first takes the key's lease on the cache
+    /// ([`Cache::acquire_lease`](stratacache_core::Cache::acquire_lease)); a process that finds it
+    /// taken waits for the value instead of computing (default true; a cache without leases
+    /// coalesces within the process only).
+    pub distributed: bool,
+    /// How long a lease lasts unless renewed (default 5 s; 100 ms to 10 minutes). The leader
+    /// renews it every third of that while it computes; a leader that dies stops renewing, and
+    /// another process takes over once it ran out. In JSON, seconds.
+    #[serde(with = "stratacache_core::serde_secs")]
+    pub lease: Duration,
+    /// How often a process waiting for another's computation looks for the value (default
+    /// 5 ms, each wait drawn between half and 1.5 times that; 1 ms to 1 s). In JSON, seconds.
+    #[serde(with = "stratacache_core::serde_secs")]
+    pub poll_interval: Duration,
 }
 
 /// The default [`ComputeConfig::max_wait`].
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
+/// The default [`ComputeConfig::lease`].
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+/// The default [`ComputeConfig::poll_interval`].
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 impl Default for ComputeConfig {
     fn default() -> Self {
@@ -59,6 +78,9 @@ impl Default for ComputeConfig {
             max_wait: DEFAULT_MAX_WAIT,
             on_wait_timeout: WaitPolicy::ComputeSelf,
             ttl_jitter: 0.0,
+            distributed: true,
+            lease: DEFAULT_LEASE,
+            poll_interval: DEFAULT_POLL_INTERVAL,
         }
     }
 }
@@ -76,6 +98,18 @@ impl ComputeConfig {
             return Err(Error::configuration(format!(
                 "max_wait = {:?} is out of range (accepted: 1 ms to 1 hour)",
                 self.max_wait
+            )));
+        }
+        if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&self.lease) {
+            return Err(Error::configuration(format!(
+                "lease = {:?} is out of range (accepted: 100 ms to 10 minutes)",
+                self.lease
+            )));
+        }
+        if !(Duration::from_millis(1)..=Duration::from_secs(1)).contains(&self.poll_interval) {
+            return Err(Error::configuration(format!(
+                "poll_interval = {:?} is out of range (accepted: 1 ms to 1 s)",
+                self.poll_interval
             )));
         }
         if !(0.0..=0.5).contains(&self.ttl_jitter) {

@@ -32,12 +32,19 @@ pub(crate) enum State {
 pub(crate) struct Flight {
     state: watch::Sender<State>,
     superseded: AtomicBool,
+    /// The holder token of the lease the leader took, if it took one: when the leader is
+    /// dropped unfinished, the caller that takes over releases it (this process knows it is
+    /// dead) instead of waiting for it to run out.
+    lease: Mutex<Option<String>>,
 }
 
 /// The flights in progress, by key.
 #[derive(Debug, Default)]
 pub(crate) struct Flights {
     running: Mutex<HashMap<String, Arc<Flight>>>,
+    /// Leases still held by superseded flights, by key: their leader computes a value nobody
+    /// will store, so the key's next flight releases the lease rather than wait for it.
+    stale: Mutex<HashMap<String, String>>,
 }
 
 /// A caller waiting for another's computation.
@@ -57,6 +64,29 @@ pub(crate) enum Role<'a> {
 impl Flights {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Flight>>> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stale(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.stale.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks `flight` of `key` superseded, remembering the lease it holds.
+    fn mark(&self, key: &str, flight: &Flight) {
+        flight.superseded.store(true, SeqCst);
+        if let Some(token) = flight
+            .lease
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            self.stale().insert(key.to_owned(), token);
+        }
+    }
+
+    /// The lease of `key` a superseded flight of this process still holds, if any (taken: the
+    /// caller releases it).
+    pub(crate) fn take_stale_lease(&self, key: &str) -> Option<String> {
+        self.stale().remove(key)
     }
 
     /// Joins the flight of `key`, leading it when there is none.
@@ -79,7 +109,7 @@ impl Flights {
         if !running.get(key).is_some_and(|f| Arc::ptr_eq(f, &follower.flight)) {
             return None;
         }
-        follower.flight.superseded.store(true, SeqCst);
+        self.mark(key, &follower.flight);
         Some(self.lead(&mut running, key))
     }
 
@@ -87,6 +117,7 @@ impl Flights {
         let flight = Arc::new(Flight {
             state: watch::Sender::new(State::Running),
             superseded: AtomicBool::new(false),
+            lease: Mutex::new(None),
         });
         running.insert(key.to_owned(), Arc::clone(&flight));
         Leader {
@@ -99,21 +130,26 @@ impl Flights {
 
     /// `key` was changed through the cache: its flight (if any) is superseded.
     pub(crate) fn supersede(&self, key: &str) {
-        if let Some(flight) = self.lock().remove(key) {
-            flight.superseded.store(true, SeqCst);
+        let removed = self.lock().remove(key);
+        if let Some(flight) = removed {
+            self.mark(key, &flight);
         }
     }
 
     /// Every key matching `glob` was removed (all keys with `None`): their flights are
     /// superseded. Costs the number of flights in progress, not of entries.
     pub(crate) fn supersede_matching(&self, glob: Option<&Glob>) {
+        let mut superseded = Vec::new();
         self.lock().retain(|key, flight| {
             let keep = glob.is_some_and(|g| !g.matches(key));
             if !keep {
-                flight.superseded.store(true, SeqCst);
+                superseded.push((key.clone(), Arc::clone(flight)));
             }
             keep
         });
+        for (key, flight) in superseded {
+            self.mark(&key, &flight);
+        }
     }
 
     /// How many flights are in progress.
@@ -142,7 +178,32 @@ pub(crate) struct Leader<'a> {
     finished: bool,
 }
 
+impl Follower {
+    /// The lease token of the flight's leader, once it was dropped unfinished.
+    pub(crate) fn abandoned_lease(&self) -> Option<String> {
+        self.flight
+            .lease
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
 impl Leader<'_> {
+    /// Records (or, with `None`, forgets: it was released) the lease this leader holds.
+    pub(crate) fn hold_lease(&self, token: Option<&str>) {
+        let previous = std::mem::replace(
+            &mut *self.flight.lease.lock().unwrap_or_else(PoisonError::into_inner),
+            token.map(str::to_owned),
+        );
+        if let Some(previous) = previous {
+            let mut stale = self.flights.stale();
+            if stale.get(&self.key) == Some(&previous) {
+                stale.remove(&self.key);
+            }
+        }
+    }
+
     /// Whether the key was changed (or the flight replaced) since this flight began: its value
     /// must not be stored.
     pub(crate) fn is_superseded(&self) -> bool {

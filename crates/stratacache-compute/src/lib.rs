@@ -5,9 +5,10 @@
 mod cache;
 mod config;
 mod flight;
+mod lease;
 
 pub use cache::{ComputeCache, ComputeStats, Fetched, Source};
-pub use config::{ComputeConfig, DEFAULT_MAX_WAIT, WaitPolicy};
+pub use config::{ComputeConfig, DEFAULT_LEASE, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, WaitPolicy};
 pub use stratacache_core;
 
 /// `docs/freshness.md`: its examples run as doctests.

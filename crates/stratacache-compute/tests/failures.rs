@@ -30,10 +30,11 @@ async fn a_cache_that_cannot_be_read_is_a_miss_and_one_that_cannot_store_still_a
         (&b"v"[..], Source::Computed)
     );
     let stats = compute.compute_stats();
-    // Two reads (before the flight, and the leader's second look), one store.
+    // Three reads (before the flight, the leader's second look, and once it holds the lease),
+    // one store.
     assert_eq!(
         (stats.read_errors, stats.store_errors, stats.computations),
-        (2, 1, 1),
+        (3, 1, 1),
         "{stats:?}"
     );
     cache.pass_all();

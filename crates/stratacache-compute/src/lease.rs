@@ -1,0 +1,185 @@
+//! Coalescing across processes: before a flight's leader computes, it takes the key's lease on
+//! the cache ([`Cache::acquire_lease`]). A process that finds the lease taken waits for the value
+//! instead, looking for it every `poll_interval` (jittered), and takes the lease over when it
+//! runs out (its holder died or hung) or is released without a value. The holder renews its
+//! lease every third of its duration while it computes, and releases it once the value is
+//! stored (a holder cancelled mid-way leaves it to run out).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use stratacache_core::{Bytes, Cache, Error, ErrorKind, Result, Ttl};
+use tokio::time::Instant;
+
+use crate::cache::{ComputeCache, bump};
+use crate::config::WaitPolicy;
+use crate::flight::Leader;
+
+/// A lease this process holds: its key's holder token.
+pub(crate) struct Held(String);
+
+/// What the leader of a flight does after its second look at the cache.
+pub(crate) enum Claimed {
+    /// Another process computed it meanwhile.
+    Value(Bytes),
+    /// Compute: holding the lease, or without one (the cache has none, it failed, or the wait
+    /// timed out under `compute_self`).
+    Compute(Option<Held>),
+    /// The wait for another process timed out under [`WaitPolicy::Fail`].
+    Failed(Error),
+}
+
+/// A fresh holder token: 128 random bits.
+fn token() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+/// `interval` scaled by a random factor between 0.5 and 1.5.
+fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(0.5 + fastrand::f64())
+}
+
+/// Why a lease could not be used.
+enum NoLease {
+    /// Taken by another holder.
+    Taken,
+    /// The cache has no leases, or the call failed: compute without one.
+    Unusable,
+}
+
+impl<C: Cache> ComputeCache<C> {
+    async fn try_lease(&self, key: &str) -> std::result::Result<Held, NoLease> {
+        if !self.config.distributed || self.no_leases.load(Relaxed) {
+            return Err(NoLease::Unusable);
+        }
+        let holder = token();
+        match self.inner.acquire_lease(key, &holder, self.config.lease).await {
+            Ok(true) => Ok(Held(holder)),
+            Ok(false) => Err(NoLease::Taken),
+            Err(e) if e.kind() == ErrorKind::Unsupported => {
+                self.no_leases.store(true, Relaxed);
+                Err(NoLease::Unusable)
+            }
+            Err(e) => {
+                bump(&self.counters.lease_errors);
+                tracing::warn!(key, error = %e, "get_or_compute: the lease could not be taken; computing without it");
+                Err(NoLease::Unusable)
+            }
+        }
+    }
+
+    /// Takes the lease of `key`, or waits for the process that holds it (at most `max_wait`).
+    pub(crate) async fn claim(&self, key: &str, leader: &Leader<'_>, patient: bool) -> Claimed {
+        let deadline = Instant::now() + self.config.max_wait;
+        let mut waited = false;
+        loop {
+            match self.try_lease(key).await {
+                Ok(held) => {
+                    // The holder before us may have stored the value, then released.
+                    if let Some(value) = self.read(key).await {
+                        self.release(key, &held).await;
+                        bump(&self.counters.coalesced);
+                        return Claimed::Value(value);
+                    }
+                    if waited {
+                        bump(&self.counters.lease_takeovers);
+                    }
+                    leader.hold_lease(Some(&held.0));
+                    return Claimed::Compute(Some(held));
+                }
+                Err(NoLease::Unusable) => return Claimed::Compute(None),
+                Err(NoLease::Taken) => {
+                    // Held by a superseded flight of this process: its value will not be
+                    // stored, so nobody should wait for it.
+                    if let Some(stale) = self.flights.take_stale_lease(key)
+                        && let Ok(true) = self.inner.release_lease(key, &stale).await
+                    {
+                        continue;
+                    }
+                    if !patient {
+                        return Claimed::Compute(None);
+                    }
+                }
+            }
+            if !waited {
+                waited = true;
+                bump(&self.counters.remote_waits);
+            }
+            if leader.is_superseded() || Instant::now() >= deadline {
+                if !leader.is_superseded() {
+                    bump(&self.counters.wait_timeouts);
+                    if self.config.on_wait_timeout == WaitPolicy::Fail {
+                        return Claimed::Failed(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "waited {:?} (max_wait) for another process's computation of {key:?}",
+                                self.config.max_wait
+                            ),
+                        ));
+                    }
+                }
+                return Claimed::Compute(None);
+            }
+            tokio::time::sleep_until(deadline.min(Instant::now() + jittered(self.config.poll_interval)))
+                .await;
+            if let Some(value) = self.read(key).await {
+                bump(&self.counters.coalesced);
+                return Claimed::Value(value);
+            }
+        }
+    }
+
+    /// Computes and stores while holding `lease` (renewed every third of its duration), then
+    /// releases it; without a lease, just computes and stores.
+    pub(crate) async fn compute_holding<F, Fut>(
+        &self,
+        leader: &Leader<'_>,
+        key: &str,
+        ttl: Ttl,
+        compute: F,
+        lease: Option<Held>,
+    ) -> Result<Bytes>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes>>,
+    {
+        let Some(held) = lease else {
+            return self.compute_and_store(Some(leader), key, ttl, compute).await;
+        };
+        let renewing = async {
+            let every = self.config.lease / 3;
+            loop {
+                tokio::time::sleep(every).await;
+                match self.inner.renew_lease(key, &held.0, self.config.lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        bump(&self.counters.lease_errors);
+                        tracing::warn!(
+                            key,
+                            "get_or_compute: the lease ran out while computing; another process may compute too"
+                        );
+                        return std::future::pending::<()>().await;
+                    }
+                    Err(e) => {
+                        bump(&self.counters.lease_errors);
+                        tracing::warn!(key, error = %e, "get_or_compute: the lease could not be renewed");
+                    }
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = self.compute_and_store(Some(leader), key, ttl, compute) => outcome,
+            () = renewing => unreachable!("renewing never ends"),
+        };
+        self.release(key, &held).await;
+        leader.hold_lease(None);
+        outcome
+    }
+
+    async fn release(&self, key: &str, held: &Held) {
+        if let Err(e) = self.inner.release_lease(key, &held.0).await {
+            bump(&self.counters.lease_errors);
+            tracing::warn!(key, error = %e, "get_or_compute: the lease could not be released; it runs out by itself");
+        }
+    }
+}
