@@ -16,12 +16,11 @@ use stratacache_testkit::redis::{RedisMode, RedisServer, unique_namespace};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_passes_the_compute_cases() {
-    let report = stratacache_testkit::compute::run(async || {
+    stratacache_testkit::compute::run(async || {
         let cache: SharedCache = Arc::new(MemoryCache::builder().build().unwrap());
         (cache, ())
     })
     .await;
-    println!("{:?}", report.passed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,5 +196,42 @@ mod across_instances {
             1,
             "one computation, its lease renewed 4 times over"
         );
+    }
+
+    /// A holder whose computation hangs renews its lease only for `max_wait` (nobody waits
+    /// longer for it): then the lease runs out and another instance computes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_holder_is_taken_over_after_max_wait() {
+        let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+            return;
+        };
+        let namespace = unique_namespace("lease");
+        let hung = ComputeConfig {
+            lease: Duration::from_millis(200),
+            max_wait: Duration::from_millis(600),
+            ..ComputeConfig::default()
+        };
+        let a = instance(&server, &namespace, hung).await;
+        let b = instance(&server, &namespace, ComputeConfig::default()).await;
+        let started = Arc::new(tokio::sync::Notify::new());
+        let stuck = {
+            let (a, started) = (Arc::clone(&a), Arc::clone(&started));
+            tokio::spawn(async move {
+                a.get_or_compute("stuck", Ttl::secs(60), || async move {
+                    started.notify_one();
+                    std::future::pending().await
+                })
+                .await
+            })
+        };
+        started.notified().await;
+        let value = b
+            .get_or_compute("stuck", Ttl::secs(60), || async { Ok(Bytes::from_static(b"b")) })
+            .await
+            .unwrap();
+        assert_eq!(value, "b", "b took over the hung holder's lease");
+        let stats = b.compute_stats();
+        assert_eq!((stats.remote_waits, stats.lease_takeovers), (1, 1), "{stats:?}");
+        stuck.abort();
     }
 }

@@ -46,7 +46,8 @@ pub struct ComputeStats {
     /// Leases taken after waiting for another process whose lease ran out (it died or hung) or
     /// was released without a value.
     pub lease_takeovers: u64,
-    /// Lease operations that failed (the flight then computed without a lease).
+    /// Lease operations that failed (an acquisition then computes without the lease), and leases
+    /// found lost while computing.
     pub lease_errors: u64,
 }
 
@@ -254,7 +255,8 @@ impl<C: Cache> ComputeCache<C> {
         }
         // Run at most once: by this caller as a leader, or after it stopped waiting.
         let mut compute = Some(compute);
-        let mut deadline = Instant::now() + self.config.max_wait;
+        // Before the leader computes: its own wait for a lease, and some.
+        let mut deadline = Instant::now() + 2 * self.config.max_wait;
         let (mut after_abandon, mut replaced_once) = (false, false);
         loop {
             let mut follower = match self.flights.join(key) {
@@ -266,13 +268,28 @@ impl<C: Cache> ComputeCache<C> {
                 }
                 Role::Follower(follower) => follower,
             };
-            // Owned at once: the borrow of the channel must not be held across an await.
-            let waited = tokio::time::timeout_at(
-                deadline,
-                follower.state.wait_for(|state| !matches!(state, State::Running)),
-            )
-            .await
-            .map(|seen| seen.map(|state| state.clone()));
+            // Until the leader computes (it may first wait up to `max_wait` for another
+            // process's lease), then at most `max_wait` for its result.
+            let mut computing = false;
+            let waited = loop {
+                // Owned at once: the borrow of the channel must not be held across an await.
+                let seen = tokio::time::timeout_at(
+                    deadline,
+                    follower.state.wait_for(|state| match state {
+                        State::Running => false,
+                        State::Computing => !computing,
+                        State::Done(_) | State::Abandoned => true,
+                    }),
+                )
+                .await
+                .map(|seen| seen.map(|state| state.clone()));
+                if let Ok(Ok(State::Computing)) = seen {
+                    computing = true;
+                    deadline = Instant::now() + self.config.max_wait;
+                    continue;
+                }
+                break seen;
+            };
             match waited {
                 Ok(Ok(State::Done(outcome))) => {
                     bump(&self.counters.coalesced);
@@ -280,7 +297,7 @@ impl<C: Cache> ComputeCache<C> {
                 }
                 // The leader was cancelled (or its flight went away without a word): lead or
                 // follow the next flight.
-                Ok(Ok(State::Abandoned | State::Running) | Err(_)) => {
+                Ok(Ok(State::Abandoned | State::Running | State::Computing) | Err(_)) => {
                     after_abandon = true;
                     // The leader is gone with this process's lease: free it for the next one.
                     if let Some(token) = follower.abandoned_lease()
@@ -315,7 +332,7 @@ impl<C: Cache> ComputeCache<C> {
                                 return Ok(Fetched::new(value, Source::Computed));
                             }
                             replaced_once = true;
-                            deadline = Instant::now() + self.config.max_wait;
+                            deadline = Instant::now() + 2 * self.config.max_wait;
                         }
                     }
                 }

@@ -20,8 +20,11 @@ use tokio::sync::watch;
 /// Where a flight is.
 #[derive(Debug, Clone)]
 pub(crate) enum State {
-    /// The leader is computing.
+    /// The leader is getting ready (a second look at the cache, perhaps a wait for another
+    /// process's lease).
     Running,
+    /// The leader is computing.
+    Computing,
     /// The leader finished: its value, or its error (shared by every follower).
     Done(Result<Bytes, Arc<Error>>),
     /// The leader was dropped before it finished.
@@ -109,7 +112,9 @@ impl Flights {
         if !running.get(key).is_some_and(|f| Arc::ptr_eq(f, &follower.flight)) {
             return None;
         }
-        self.mark(key, &follower.flight);
+        // Not a change of the key: its lease stays with it (the slow leader may still store
+        // nothing, but it must not be made to compute twice by releasing its lease here).
+        follower.flight.superseded.store(true, SeqCst);
         Some(self.lead(&mut running, key))
     }
 
@@ -190,18 +195,29 @@ impl Follower {
 }
 
 impl Leader<'_> {
-    /// Records (or, with `None`, forgets: it was released) the lease this leader holds.
+    /// Records, before it is asked for, the lease this leader is taking (so that a caller taking
+    /// over after a cancellation, or the key's next flight after a change, can release it), or,
+    /// with `None`, forgets it (released, or not taken).
     pub(crate) fn hold_lease(&self, token: Option<&str>) {
-        let previous = std::mem::replace(
-            &mut *self.flight.lease.lock().unwrap_or_else(PoisonError::into_inner),
-            token.map(str::to_owned),
-        );
-        if let Some(previous) = previous {
-            let mut stale = self.flights.stale();
-            if stale.get(&self.key) == Some(&previous) {
-                stale.remove(&self.key);
-            }
+        let mut lease = self.flight.lease.lock().unwrap_or_else(PoisonError::into_inner);
+        let previous = std::mem::replace(&mut *lease, token.map(str::to_owned));
+        let mut stale = self.flights.stale();
+        if let Some(previous) = previous
+            && stale.get(&self.key) == Some(&previous)
+        {
+            stale.remove(&self.key);
         }
+        if let Some(token) = token
+            && self.flight.superseded.load(SeqCst)
+        {
+            // Superseded before the lease was recorded: the key's next flight may release it.
+            stale.insert(self.key.clone(), token.to_owned());
+        }
+    }
+
+    /// Tells the followers the computation itself begins: their `max_wait` runs from now.
+    pub(crate) fn computing(&self) {
+        self.flight.state.send_replace(State::Computing);
     }
 
     /// Whether the key was changed (or the flight replaced) since this flight began: its value

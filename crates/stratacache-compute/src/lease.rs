@@ -1,9 +1,11 @@
 //! Coalescing across processes: before a flight's leader computes, it takes the key's lease on
 //! the cache ([`Cache::acquire_lease`]). A process that finds the lease taken waits for the value
 //! instead, looking for it every `poll_interval` (jittered), and takes the lease over when it
-//! runs out (its holder died or hung) or is released without a value. The holder renews its
-//! lease every third of its duration while it computes, and releases it once the value is
-//! stored (a holder cancelled mid-way leaves it to run out).
+//! runs out (its holder died, or computed longer than `max_wait`) or is released without a
+//! value. The holder renews its lease every third of its duration while it computes (up to
+//! `max_wait`), and releases it once the value is stored. A holder cancelled mid-way leaves it
+//! to the caller of its process that takes over (which releases it), or, if there is none, to
+//! run out.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -48,12 +50,18 @@ enum NoLease {
 }
 
 impl<C: Cache> ComputeCache<C> {
-    async fn try_lease(&self, key: &str) -> std::result::Result<Held, NoLease> {
+    async fn try_lease(&self, key: &str, leader: &Leader<'_>) -> std::result::Result<Held, NoLease> {
         if !self.config.distributed || self.no_leases.load(Relaxed) {
             return Err(NoLease::Unusable);
         }
         let holder = token();
-        match self.inner.acquire_lease(key, &holder, self.config.lease).await {
+        // Recorded first: cancelled during the call, the lease may be ours all the same.
+        leader.hold_lease(Some(&holder));
+        let taken = self.inner.acquire_lease(key, &holder, self.config.lease).await;
+        if !matches!(taken, Ok(true)) {
+            leader.hold_lease(None);
+        }
+        match taken {
             Ok(true) => Ok(Held(holder)),
             Ok(false) => Err(NoLease::Taken),
             Err(e) if e.kind() == ErrorKind::Unsupported => {
@@ -73,18 +81,18 @@ impl<C: Cache> ComputeCache<C> {
         let deadline = Instant::now() + self.config.max_wait;
         let mut waited = false;
         loop {
-            match self.try_lease(key).await {
+            match self.try_lease(key, leader).await {
                 Ok(held) => {
                     // The holder before us may have stored the value, then released.
                     if let Some(value) = self.read(key).await {
                         self.release(key, &held).await;
+                        leader.hold_lease(None);
                         bump(&self.counters.coalesced);
                         return Claimed::Value(value);
                     }
                     if waited {
                         bump(&self.counters.lease_takeovers);
                     }
-                    leader.hold_lease(Some(&held.0));
                     return Claimed::Compute(Some(held));
                 }
                 Err(NoLease::Unusable) => return Claimed::Compute(None),
@@ -144,29 +152,44 @@ impl<C: Cache> ComputeCache<C> {
         Fut: Future<Output = Result<Bytes>>,
     {
         let Some(held) = lease else {
+            leader.computing();
             return self.compute_and_store(Some(leader), key, ttl, compute).await;
         };
+        // Renewed while the computation runs, up to `max_wait` (nobody waits longer for it): a
+        // computation that hangs then loses its lease, and another process takes over.
         let renewing = async {
-            let every = self.config.lease / 3;
-            loop {
+            let (every, until) = (self.config.lease / 3, Instant::now() + self.config.max_wait);
+            while Instant::now() + every <= until {
                 tokio::time::sleep(every).await;
                 match self.inner.renew_lease(key, &held.0, self.config.lease).await {
                     Ok(true) => {}
-                    Ok(false) => {
-                        bump(&self.counters.lease_errors);
-                        tracing::warn!(
-                            key,
-                            "get_or_compute: the lease ran out while computing; another process may compute too"
-                        );
-                        return std::future::pending::<()>().await;
-                    }
+                    // Not ours any more, or never seen by the cache answering (a failover to
+                    // its fallback): take it again with the same token, unless another holder
+                    // has it.
+                    Ok(false) => match self.inner.acquire_lease(key, &held.0, self.config.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            bump(&self.counters.lease_errors);
+                            tracing::warn!(
+                                key,
+                                "get_or_compute: the lease was lost while computing; another process may compute too"
+                            );
+                            break;
+                        }
+                        Err(e) => {
+                            bump(&self.counters.lease_errors);
+                            tracing::warn!(key, error = %e, "get_or_compute: the lease could not be taken again");
+                        }
+                    },
                     Err(e) => {
                         bump(&self.counters.lease_errors);
                         tracing::warn!(key, error = %e, "get_or_compute: the lease could not be renewed");
                     }
                 }
             }
+            std::future::pending::<()>().await;
         };
+        leader.computing();
         let outcome = tokio::select! {
             outcome = self.compute_and_store(Some(leader), key, ttl, compute) => outcome,
             () = renewing => unreachable!("renewing never ends"),

@@ -192,6 +192,8 @@ async fn a_cancelled_leader_is_taken_over(cache: SharedCache) {
     assert_eq!(takeovers.load(SeqCst), 1, "exactly one follower took over");
     let stats = compute.compute_stats();
     assert_eq!(stats.takeovers, 1, "one flight taken over: {stats:?}");
+    // The cancelled leader's lease (on a backend with leases) was handed over, not waited for.
+    assert_eq!((stats.remote_waits, stats.lease_takeovers), (0, 0), "{stats:?}");
     assert_eq!(compute.computing(), 0);
 }
 
@@ -364,6 +366,9 @@ async fn a_delete_is_not_undone(cache: SharedCache) {
         Some(&b"after the delete"[..]),
         "the computation that began before the delete is not stored"
     );
+    // The superseded flight's lease did not hold up the flight after the delete.
+    let stats = compute.compute_stats();
+    assert_eq!((stats.remote_waits, stats.lease_takeovers), (0, 0), "{stats:?}");
 }
 
 /// A cached value is returned without computing.
