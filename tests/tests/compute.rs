@@ -234,4 +234,46 @@ mod across_instances {
         assert_eq!((stats.remote_waits, stats.lease_takeovers), (1, 1), "{stats:?}");
         stuck.abort();
     }
+
+    /// A leader that first waits for another process's lease does not make its own followers
+    /// give up and compute too: they wait until it computes, then for its value.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn followers_wait_for_a_leader_that_waited_for_a_lease() {
+        let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
+            return;
+        };
+        let namespace = unique_namespace("lease");
+        let config = ComputeConfig {
+            max_wait: Duration::from_millis(500),
+            ..ComputeConfig::default()
+        };
+        let b = instance(&server, &namespace, config).await;
+        // A dead process's lease, 300 ms: b's leader waits for it, then computes for 400 ms;
+        // its follower has waited longer than max_wait by then.
+        assert!(
+            b.inner()
+                .acquire_lease("k", "dead", Duration::from_millis(300))
+                .await
+                .unwrap()
+        );
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut callers = Vec::new();
+        for _ in 0..2 {
+            let (b, runs) = (Arc::clone(&b), Arc::clone(&runs));
+            callers.push(tokio::spawn(async move {
+                b.get_or_compute("k", Ttl::secs(60), || async move {
+                    runs.fetch_add(1, SeqCst);
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    Ok(Bytes::from_static(b"once"))
+                })
+                .await
+                .unwrap()
+            }));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for caller in callers {
+            assert_eq!(caller.await.unwrap(), "once");
+        }
+        assert_eq!(runs.load(SeqCst), 1, "{:?}", b.compute_stats());
+    }
 }
