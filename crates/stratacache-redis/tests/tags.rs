@@ -16,6 +16,29 @@ fn server() -> Option<RedisServer> {
     RedisServer::builder(RedisMode::Plain).local().start_or_skip()
 }
 
+/// `n` entries `{prefix}:{i}` tagged `tag`, written directly (SET and SADD, as the cache lays
+/// them out).
+async fn tag_directly(
+    conn: &mut redis::aio::MultiplexedConnection,
+    ns: &str,
+    tag: &str,
+    prefix: &str,
+    n: usize,
+) {
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("SET")
+            .arg(format!("{ns}:{prefix}:{i}"))
+            .arg("v")
+            .ignore();
+        pipe.cmd("SADD")
+            .arg(format!(":tags:{ns}:{tag}"))
+            .arg(format!("{prefix}:{i}"))
+            .ignore();
+    }
+    pipe.query_async::<()>(conn).await.unwrap();
+}
+
 async fn query<T: redis::FromRedisValue>(server: &RedisServer, cmd: &mut redis::Cmd) -> T {
     let mut conn = common::observer(server).await;
     cmd.query_async(&mut conn).await.unwrap()
@@ -184,18 +207,10 @@ async fn a_large_tag_is_removed_in_batches_and_announced_as_the_tag() {
     while !subscription.is_connected() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // 5000 tagged entries, written directly (SET and SADD, as the cache lays them out).
+    // 5000 tagged entries, written directly.
     let (ns, n) = (a.namespace().to_owned(), 5000);
-    let mut pipe = redis::pipe();
-    for i in 0..n {
-        pipe.cmd("SET").arg(format!("{ns}:big:{i}")).arg("v").ignore();
-        pipe.cmd("SADD")
-            .arg(format!(":tags:{ns}:big"))
-            .arg(format!("big:{i}"))
-            .ignore();
-    }
     let mut conn = common::observer(&server).await;
-    pipe.query_async::<()>(&mut conn).await.unwrap();
+    tag_directly(&mut conn, &ns, "big", "big", n).await;
     let evals = async || -> u64 {
         let info: String = query(&server, redis::cmd("INFO").arg("commandstats")).await;
         info.lines()
@@ -234,16 +249,8 @@ async fn a_removal_takes_every_entry_tagged_before_it_whatever_is_tagged_meanwhi
     let Some(server) = server() else { return };
     let cache = common::connect(common::config_for(&server)).await;
     let (ns, n) = (cache.namespace().to_owned(), 3000);
-    let mut pipe = redis::pipe();
-    for i in 0..n {
-        pipe.cmd("SET").arg(format!("{ns}:old:{i}")).arg("v").ignore();
-        pipe.cmd("SADD")
-            .arg(format!(":tags:{ns}:t"))
-            .arg(format!("old:{i}"))
-            .ignore();
-    }
     let mut conn = common::observer(&server).await;
-    pipe.query_async::<()>(&mut conn).await.unwrap();
+    tag_directly(&mut conn, &ns, "t", "old", n).await;
 
     let writer = {
         let cache = cache.clone();
@@ -312,16 +319,8 @@ async fn a_cancelled_tag_removal_is_announced_as_the_tag() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let (ns, n) = (a.namespace().to_owned(), 4000);
-    let mut pipe = redis::pipe();
-    for i in 0..n {
-        pipe.cmd("SET").arg(format!("{ns}:c:{i}")).arg("v").ignore();
-        pipe.cmd("SADD")
-            .arg(format!(":tags:{ns}:c"))
-            .arg(format!("c:{i}"))
-            .ignore();
-    }
     let mut conn = common::observer(&server).await;
-    pipe.query_async::<()>(&mut conn).await.unwrap();
+    tag_directly(&mut conn, &ns, "c", "c", n).await;
 
     // Each batch takes at least 100 ms through the proxy: cancelled after about two.
     proxy.slow(Duration::from_millis(100));

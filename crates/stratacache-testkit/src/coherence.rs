@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use stratacache_core::{Bytes, Cache, SharedCache, Ttl};
 
-use crate::conformance::{Report, catch_panic};
+use crate::conformance::{Report, run_named};
 
 /// How long the other instance may take to see a change.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -58,29 +58,17 @@ pub fn case_names() -> &'static [&'static str] {
 ///
 /// Once, after every case ran, when any failed: the message lists each failed case.
 pub async fn run<G>(make: impl AsyncFn() -> (SharedCache, SharedCache, G)) -> Report {
-    let started = Instant::now();
-    let mut report = Report::default();
-    let mut failures = Vec::new();
-    for &name in CASES {
-        let (a, b, guard) = make().await;
-        let case_started = Instant::now();
-        let outcome = tokio::time::timeout(CASE_TIMEOUT, catch_panic(Box::pin(case(name, &a, &b)))).await;
-        drop(guard);
-        match outcome {
-            Ok(Ok(())) => report.passed.push((name, case_started.elapsed())),
-            Ok(Err(message)) => failures.push((name, message)),
-            Err(_) => failures.push((name, format!("did not finish within {CASE_TIMEOUT:?}"))),
-        }
-    }
-    report.elapsed = started.elapsed();
-    if !failures.is_empty() {
-        let mut message = format!("coherence: {} of {} cases failed", failures.len(), CASES.len());
-        for (name, failure) in &failures {
-            message.push_str(&format!("\n\n--- case {name} ---\n{failure}"));
-        }
-        panic!("{message}");
-    }
-    report
+    run_named(
+        "coherence",
+        CASES,
+        CASE_TIMEOUT,
+        async || {
+            let (a, b, guard) = make().await;
+            ((a, b), guard)
+        },
+        |name, (a, b)| Box::pin(case(name, a, b)),
+    )
+    .await
 }
 
 async fn case(name: &str, a: &SharedCache, b: &SharedCache) {

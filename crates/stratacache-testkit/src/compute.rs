@@ -22,7 +22,7 @@ use stratacache_compute::{ComputeCache, ComputeConfig, WaitPolicy};
 use stratacache_core::{Bytes, Cache, Error, ErrorKind, Expiry, SharedCache, Ttl};
 use tokio::sync::Notify;
 
-use crate::conformance::{Report, catch_panic};
+use crate::conformance::{Report, run_named};
 
 /// How long one case may run.
 const CASE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,29 +54,10 @@ pub fn case_names() -> &'static [&'static str] {
 ///
 /// Once, after every case ran, when any failed: the message lists each failed case.
 pub async fn run<G>(make: impl AsyncFn() -> (SharedCache, G)) -> Report {
-    let started = Instant::now();
-    let mut report = Report::default();
-    let mut failures = Vec::new();
-    for &name in CASES {
-        let (cache, guard) = make().await;
-        let case_started = Instant::now();
-        let outcome = tokio::time::timeout(CASE_TIMEOUT, catch_panic(Box::pin(case(name, cache)))).await;
-        drop(guard);
-        match outcome {
-            Ok(Ok(())) => report.passed.push((name, case_started.elapsed())),
-            Ok(Err(message)) => failures.push((name, message)),
-            Err(_) => failures.push((name, format!("did not finish within {CASE_TIMEOUT:?}"))),
-        }
-    }
-    report.elapsed = started.elapsed();
-    if !failures.is_empty() {
-        let mut message = format!("compute: {} of {} cases failed", failures.len(), CASES.len());
-        for (name, failure) in &failures {
-            message.push_str(&format!("\n\n--- case {name} ---\n{failure}"));
-        }
-        panic!("{message}");
-    }
-    report
+    run_named("compute", CASES, CASE_TIMEOUT, make, |name, cache| {
+        Box::pin(case(name, cache.clone()))
+    })
+    .await
 }
 
 async fn case(name: &str, cache: SharedCache) {
@@ -294,19 +275,25 @@ async fn waiting_is_bounded(cache: SharedCache) {
     }
 }
 
-/// A key written through the cache while it is being computed keeps what was written: the
-/// computation (which began before the write) is returned to its callers but not stored.
-async fn a_write_is_not_overwritten(cache: SharedCache) {
-    let compute = compute_cache(cache, ComputeConfig::default());
+/// A leader of `key` whose computation has started and returns `value` once `release` is
+/// notified: its task and `release`.
+async fn computing_until_released(
+    compute: &Arc<ComputeCache<SharedCache>>,
+    key: &'static str,
+    value: &'static [u8],
+) -> (
+    tokio::task::JoinHandle<stratacache_core::Result<Bytes>>,
+    Arc<Notify>,
+) {
     let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let leader = {
-        let (compute, started, release) = (Arc::clone(&compute), Arc::clone(&started), Arc::clone(&release));
+        let (compute, started, release) = (Arc::clone(compute), Arc::clone(&started), Arc::clone(&release));
         tokio::spawn(async move {
             compute
-                .get_or_compute("c:raced", Ttl::secs(60), || async move {
+                .get_or_compute(key, Ttl::secs(60), || async move {
                     started.notify_one();
                     release.notified().await;
-                    Ok(Bytes::from_static(b"computed before the write"))
+                    Ok(Bytes::from_static(value))
                 })
                 .await
         })
@@ -314,6 +301,14 @@ async fn a_write_is_not_overwritten(cache: SharedCache) {
     // Once the computation runs (before that, the leader reads the cache once more and would
     // find the change).
     started.notified().await;
+    (leader, release)
+}
+
+/// A key written through the cache while it is being computed keeps what was written: the
+/// computation (which began before the write) is returned to its callers but not stored.
+async fn a_write_is_not_overwritten(cache: SharedCache) {
+    let compute = compute_cache(cache, ComputeConfig::default());
+    let (leader, release) = computing_until_released(&compute, "c:raced", b"computed before the write").await;
     compute
         .set("c:raced", Bytes::from_static(b"written"), Ttl::secs(60))
         .await
@@ -335,22 +330,7 @@ async fn a_write_is_not_overwritten(cache: SharedCache) {
 /// asks after the delete gets a computation of its own, not the one that began before.
 async fn a_delete_is_not_undone(cache: SharedCache) {
     let compute = compute_cache(cache, ComputeConfig::default());
-    let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    let leader = {
-        let (compute, started, release) = (Arc::clone(&compute), Arc::clone(&started), Arc::clone(&release));
-        tokio::spawn(async move {
-            compute
-                .get_or_compute("c:deleted", Ttl::secs(60), || async move {
-                    started.notify_one();
-                    release.notified().await;
-                    Ok(Bytes::from_static(b"before the delete"))
-                })
-                .await
-        })
-    };
-    // Once the computation runs (before that, the leader reads the cache once more and would
-    // find the change).
-    started.notified().await;
+    let (leader, release) = computing_until_released(&compute, "c:deleted", b"before the delete").await;
     compute.delete("c:deleted").await.expect("delete");
     let after = compute
         .get_or_compute("c:deleted", Ttl::secs(60), || async {

@@ -279,6 +279,45 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
+/// A case of a suite run by [`run_named`]: its name and the fixture it runs on.
+pub(crate) type NamedCase<F> = for<'f> fn(&'static str, &'f F) -> LocalFuture<'f, ()>;
+
+/// Runs each case of `names` on a fresh fixture from `make` (dropped with its guard once the case
+/// ended), each within `timeout`; like the conformance suite it runs them all, then panics once,
+/// as `{suite}: N of M cases failed`, listing each failure.
+pub(crate) async fn run_named<F, G>(
+    suite: &str,
+    names: &[&'static str],
+    timeout: Duration,
+    make: impl AsyncFn() -> (F, G),
+    case: NamedCase<F>,
+) -> Report {
+    let started = Instant::now();
+    let mut report = Report::default();
+    let mut failures = Vec::new();
+    for &name in names {
+        let (fixture, guard) = make().await;
+        let case_started = Instant::now();
+        let outcome = tokio::time::timeout(timeout, catch_panic(case(name, &fixture))).await;
+        drop(fixture);
+        drop(guard);
+        match outcome {
+            Ok(Ok(())) => report.passed.push((name, case_started.elapsed())),
+            Ok(Err(message)) => failures.push((name, message)),
+            Err(_) => failures.push((name, format!("did not finish within {timeout:?}"))),
+        }
+    }
+    report.elapsed = started.elapsed();
+    if !failures.is_empty() {
+        let mut message = format!("{suite}: {} of {} cases failed", failures.len(), names.len());
+        for (name, failure) in &failures {
+            message.push_str(&format!("\n\n--- case {name} ---\n{failure}"));
+        }
+        panic!("{message}");
+    }
+    report
+}
+
 /// Polls `fut` to completion, turning a panic into `Err(message)`.
 pub(crate) async fn catch_panic(mut fut: LocalFuture<'_, ()>) -> Result<(), String> {
     std::future::poll_fn(move |cx| {
