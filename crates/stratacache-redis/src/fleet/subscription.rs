@@ -195,33 +195,36 @@ impl Handover {
         !self.lagged
     }
 
+    /// Counts an action before the consumer can see it (a permit is taken first), so whoever
+    /// receives an action also sees it in [`SubscriptionCounters`].
     fn try_send(&mut self, action: Action) -> bool {
-        let counted = action.clone();
-        match self.sender.try_send(action) {
-            Ok(()) => {
-                if let Action::Flush(FlushReason::Lagged) = counted {
+        match self.sender.try_reserve() {
+            Ok(permit) => {
+                if let Action::Flush(FlushReason::Lagged) = action {
                     self.lagged = false;
                 }
-                self.count(&counted);
+                self.count(&action);
+                permit.send(action);
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(())) => {
                 self.lagged = true;
                 true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(())) => false,
         }
     }
 
     /// Hands over a flush that moves the L1 cap (disconnected, subscribed), waiting for room if
     /// need be: it must not be lost. It covers any owed flush. `false` once the consumer is gone.
     async fn flush(&mut self, reason: FlushReason) -> bool {
-        let action = Action::Flush(reason);
-        if self.sender.send(action.clone()).await.is_err() {
+        let Ok(permit) = self.sender.reserve().await else {
             return false;
-        }
+        };
+        let action = Action::Flush(reason);
         self.lagged = false;
         self.count(&action);
+        permit.send(action);
         true
     }
 
