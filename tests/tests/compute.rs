@@ -1,5 +1,6 @@
 //! End-to-end: the compute cases (`get_or_compute`: single-flight, takeover, errors, bounded
-//! waiting, typed values, TTL jitter) over every backend: memory, Redis, and the factory's tiered
+//! waiting, typed values, TTL jitter) and the freshness cases (XFetch, stale-while-revalidate,
+//! stale-if-error, plain reads of values stored with the header) over every backend: memory, Redis, and the factory's tiered
 //! stack (memory L1 over Redis, with encryption and compression).
 
 #![allow(clippy::unwrap_used)]
@@ -16,11 +17,12 @@ use stratacache_testkit::redis::{RedisMode, RedisServer, unique_namespace};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_passes_the_compute_cases() {
-    stratacache_testkit::compute::run(async || {
+    let make = async || {
         let cache: SharedCache = Arc::new(MemoryCache::builder().build().unwrap());
         (cache, ())
-    })
-    .await;
+    };
+    stratacache_testkit::compute::run(make).await;
+    stratacache_testkit::freshness::run(make).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,14 +30,15 @@ async fn redis_passes_the_compute_cases() {
     let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
         return;
     };
-    stratacache_testkit::compute::run(async || {
+    let make = async || {
         let redis = RedisCache::connect(common::redis_config(&server, "compute"))
             .await
             .unwrap();
         let cache: SharedCache = Arc::new(redis);
         (cache, ())
-    })
-    .await;
+    };
+    stratacache_testkit::compute::run(make).await;
+    stratacache_testkit::freshness::run(make).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,15 +46,16 @@ async fn the_factorys_tiered_stack_passes_the_compute_cases() {
     let Some(server) = RedisServer::builder(RedisMode::Plain).local().start_or_skip() else {
         return;
     };
-    stratacache_testkit::compute::run(async || {
+    let make = async || {
         let mut config = CacheConfig::web_app();
         config.environment = Environment::Testing;
         config.redis_url = Some(server.url().into());
         config.namespace = unique_namespace("compute");
         let built = CacheFactory::from_config(config).await.unwrap();
         (Arc::clone(&built.cache), built)
-    })
-    .await;
+    };
+    stratacache_testkit::compute::run(make).await;
+    stratacache_testkit::freshness::run(make).await;
 }
 
 /// Two instances (two caches over one redis-server, as two processes would be) sharing the

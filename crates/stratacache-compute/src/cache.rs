@@ -1,123 +1,18 @@
 //! [`ComputeCache`]: a cache that can compute what it misses, once per key at a time.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use stratacache_core::{
-    Bytes, Cache, Codec, Error, ErrorKind, Glob, Json, Result, Ttl, async_trait, forward,
-};
+use stratacache_core::{Bytes, Cache, Error, ErrorKind, Result, SharedCache, Ttl};
 use tokio::time::Instant;
 
 use crate::config::{ComputeConfig, WaitPolicy};
 use crate::flight::{Flights, Leader, Role, State};
+use crate::freshness::{Found, Freshness, classify};
 use crate::lease::Claimed;
-
-/// What a [`ComputeCache`] counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct ComputeStats {
-    /// Calls answered from the cache, without computing.
-    pub hits: u64,
-    /// Computations run (by leaders, and by callers that stopped waiting and computed
-    /// themselves).
-    pub computations: u64,
-    /// Callers that received another caller's outcome (value or error) instead of computing.
-    pub coalesced: u64,
-    /// Flights whose leader was dropped (cancelled) before it finished, taken over by a waiting
-    /// caller (counted once per new flight).
-    pub takeovers: u64,
-    /// Callers that waited `max_wait` for another caller's computation.
-    pub wait_timeouts: u64,
-    /// Computations that returned an error (never cached).
-    pub errors: u64,
-    /// Computed values that could not be stored (returned to the callers all the same).
-    pub store_errors: u64,
-    /// Reads of the cache that failed and were treated as a miss.
-    pub read_errors: u64,
-    /// Computed values not stored (or removed again) because the key was written, deleted or
-    /// invalidated through this cache while they were computed.
-    pub superseded: u64,
-    /// Flights of this process that found another process computing the key (its lease taken)
-    /// and waited for its value instead.
-    pub remote_waits: u64,
-    /// Leases taken after waiting for another process whose lease ran out (it died or hung) or
-    /// was released without a value.
-    pub lease_takeovers: u64,
-    /// Lease operations that failed (an acquisition then computes without the lease), and leases
-    /// found lost while computing.
-    pub lease_errors: u64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) hits: AtomicU64,
-    pub(crate) computations: AtomicU64,
-    pub(crate) coalesced: AtomicU64,
-    pub(crate) takeovers: AtomicU64,
-    pub(crate) wait_timeouts: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) store_errors: AtomicU64,
-    pub(crate) read_errors: AtomicU64,
-    pub(crate) superseded: AtomicU64,
-    pub(crate) remote_waits: AtomicU64,
-    pub(crate) lease_takeovers: AtomicU64,
-    pub(crate) lease_errors: AtomicU64,
-}
-
-impl Counters {
-    fn snapshot(&self) -> ComputeStats {
-        ComputeStats {
-            hits: self.hits.load(Relaxed),
-            computations: self.computations.load(Relaxed),
-            coalesced: self.coalesced.load(Relaxed),
-            takeovers: self.takeovers.load(Relaxed),
-            wait_timeouts: self.wait_timeouts.load(Relaxed),
-            errors: self.errors.load(Relaxed),
-            store_errors: self.store_errors.load(Relaxed),
-            read_errors: self.read_errors.load(Relaxed),
-            superseded: self.superseded.load(Relaxed),
-            remote_waits: self.remote_waits.load(Relaxed),
-            lease_takeovers: self.lease_takeovers.load(Relaxed),
-            lease_errors: self.lease_errors.load(Relaxed),
-        }
-    }
-}
-
-/// Where a [`ComputeCache::fetch`]ed value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Source {
-    /// Read from the cache.
-    Cache,
-    /// Computed by this caller (and stored).
-    Computed,
-    /// Computed by another caller of this process, which this one waited for.
-    Shared,
-}
-
-/// A value and where it came from ([`ComputeCache::fetch`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Fetched {
-    /// The value.
-    pub value: Bytes,
-    /// Where it came from.
-    pub source: Source,
-}
-
-impl Fetched {
-    fn new(value: Bytes, source: Source) -> Self {
-        Self { value, source }
-    }
-}
-
-pub(crate) fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Relaxed);
-}
+use crate::stats::{ComputeStats, Counters, Fetched, Source, bump};
+use crate::stored;
 
 /// A cache that computes what it misses: [`get_or_compute`](Self::get_or_compute) returns the
 /// cached value, or runs the given computation, stores its result and returns it. Of concurrent
@@ -160,25 +55,109 @@ pub(crate) fn bump(counter: &AtomicU64) {
 /// assert_eq!(cache.compute_stats().computations, 1);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+#[derive(Clone)]
 pub struct ComputeCache<C> {
+    pub(crate) shared: Arc<Shared<C>>,
+}
+
+impl<C> std::fmt::Debug for ComputeCache<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputeCache")
+            .field("config", &self.shared.config)
+            .field("local_copies", &self.shared.local.is_some())
+            .field("stats", &self.shared.counters.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the handles of one [`ComputeCache`] share.
+pub(crate) struct Shared<C> {
     pub(crate) inner: C,
     pub(crate) config: ComputeConfig,
     pub(crate) flights: Flights,
     pub(crate) counters: Counters,
     /// Set once the cache refused a lease as unsupported: coalescing stays within the process.
     pub(crate) no_leases: AtomicBool,
+    /// Draws for XFetch (seedable, for reproducible tests and simulations).
+    rng: Mutex<fastrand::Rng>,
+    /// This process's copies of computed values, for stale-if-error when the cache fails.
+    pub(crate) local: Option<SharedCache>,
+}
+
+/// Builds a [`ComputeCache`] ([`ComputeCache::builder`]).
+#[must_use]
+pub struct ComputeCacheBuilder<C> {
+    inner: C,
+    config: ComputeConfig,
+    local: Option<SharedCache>,
+    seed: Option<u64>,
+}
+
+impl<C> std::fmt::Debug for ComputeCacheBuilder<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputeCacheBuilder")
+            .field("config", &self.config)
+            .field("local_copies", &self.local.is_some())
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Cache> ComputeCacheBuilder<C> {
+    /// The settings (default: [`ComputeConfig::default`]).
+    pub fn config(mut self, config: ComputeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// A cache of this process (typically a small `MemoryCache`) that keeps a copy of every
+    /// value computed or read under a stale-if-error policy, served when the wrapped cache
+    /// fails (Redis down), or answers a miss (a failover's empty fallback) and the computation
+    /// fails too, within [`Freshness::stale_if_error`] of the value's TTL. Writes, deletes and
+    /// invalidations through the [`ComputeCache`] apply to it too; those made past it (by other
+    /// processes) do not, which is what the stale-if-error bound is for. Each read hit under
+    /// that policy writes the copy: one memory write per hit.
+    pub fn local_copies(mut self, cache: SharedCache) -> Self {
+        self.local = Some(cache);
+        self
+    }
+
+    /// Seeds the draws of XFetch, for reproducible tests and simulations (default: random).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The cache.
+    ///
+    /// # Errors
+    ///
+    /// As [`ComputeConfig::validate`].
+    pub fn build(self) -> Result<ComputeCache<C>> {
+        self.config.validate()?;
+        let rng = self
+            .seed
+            .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
+        Ok(ComputeCache {
+            shared: Arc::new(Shared {
+                inner: self.inner,
+                config: self.config,
+                flights: Flights::default(),
+                counters: Counters::default(),
+                no_leases: AtomicBool::new(false),
+                rng: Mutex::new(rng),
+                local: self.local,
+            }),
+        })
+    }
 }
 
 impl<C: Cache> ComputeCache<C> {
     /// Wraps `inner` with the default settings ([`ComputeConfig::default`]).
     pub fn new(inner: C) -> Self {
-        Self {
-            inner,
-            config: ComputeConfig::default(),
-            flights: Flights::default(),
-            counters: Counters::default(),
-            no_leases: AtomicBool::new(false),
+        match Self::builder(inner).build() {
+            Ok(cache) => cache,
+            Err(e) => unreachable!("the default settings are valid: {e}"),
         }
     }
 
@@ -188,71 +167,249 @@ impl<C: Cache> ComputeCache<C> {
     ///
     /// As [`ComputeConfig::validate`].
     pub fn with_config(inner: C, config: ComputeConfig) -> Result<Self> {
-        config.validate()?;
-        Ok(Self {
-            config,
-            ..Self::new(inner)
-        })
+        Self::builder(inner).config(config).build()
+    }
+
+    /// A builder, for the settings, [local copies](ComputeCacheBuilder::local_copies) and a
+    /// [seed](ComputeCacheBuilder::seed).
+    pub fn builder(inner: C) -> ComputeCacheBuilder<C> {
+        ComputeCacheBuilder {
+            inner,
+            config: ComputeConfig::default(),
+            local: None,
+            seed: None,
+        }
     }
 
     /// The wrapped cache.
     pub fn inner(&self) -> &C {
-        &self.inner
+        &self.shared.inner
     }
 
     /// The settings.
     pub fn config(&self) -> &ComputeConfig {
-        &self.config
+        &self.shared.config
     }
 
-    /// What this cache counted so far.
+    /// What this cache counted so far (shared by its clones).
     pub fn compute_stats(&self) -> ComputeStats {
-        self.counters.snapshot()
+        self.shared.counters.snapshot()
     }
 
     /// How many keys are being computed right now.
     pub fn computing(&self) -> usize {
-        self.flights.len()
+        self.shared.flights.len()
     }
 
     /// How many callers are waiting for another caller's computation right now.
     pub fn waiting(&self) -> usize {
-        self.flights.waiting()
+        self.shared.flights.waiting()
     }
+}
 
-    /// The cached value of `key`, or the value `compute` returns, stored for `ttl` (shortened by
-    /// the configured jitter). See [`ComputeCache`] for what concurrent callers do.
-    ///
-    /// # Errors
-    ///
-    /// The error of the computation (this caller's, or the one it waited for): the same kind
-    /// and message for every caller, with the computation's error as its
-    /// [`source`](std::error::Error::source); [`ErrorKind::Timeout`] when it waited `max_wait`
-    /// under [`WaitPolicy::Fail`]; [`ErrorKind::InvalidInput`] for an invalid TTL (before
-    /// anything is computed).
-    pub async fn get_or_compute<F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<Bytes>
+/// How a refresh of a value that is still served came about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refresh {
+    /// XFetch: the value is fresh.
+    Early,
+    /// Stale-while-revalidate: the value is past its TTL.
+    Stale,
+}
+
+impl<C: Cache> Shared<C> {
+    /// The cached value of `key` under `policy`, or the computed one.
+    pub(crate) async fn fetch<F, Fut>(
+        &self,
+        key: &str,
+        ttl: Ttl,
+        policy: &Freshness,
+        compute: F,
+    ) -> Result<Fetched>
     where
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = Result<Bytes>> + Send,
     {
-        Ok(self.fetch(key, ttl, compute).await?.value)
-    }
-
-    /// [`get_or_compute`](Self::get_or_compute), telling where the value came from.
-    ///
-    /// # Errors
-    ///
-    /// As [`get_or_compute`](Self::get_or_compute).
-    pub async fn fetch<F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<Fetched>
-    where
-        F: FnOnce() -> Fut + Send,
-        Fut: Future<Output = Result<Bytes>> + Send,
-    {
-        ttl.check()?;
-        if let Some(value) = self.read(key).await {
-            bump(&self.counters.hits);
-            return Ok(Fetched::new(value, Source::Cache));
+        check(ttl, policy)?;
+        match self.look(key, policy).await {
+            Found::Fresh(value) => {
+                bump(&self.counters.hits);
+                Ok(Fetched::new(value, Source::Cache))
+            }
+            Found::Due(value, seen) => {
+                bump(&self.counters.hits);
+                Ok(self
+                    .refresh(key, ttl, policy, value, seen, compute, Refresh::Early)
+                    .await)
+            }
+            Found::Revalidate(value, seen) => Ok(self
+                .refresh(key, ttl, policy, value, seen, compute, Refresh::Stale)
+                .await),
+            Found::Fallback(value) => Ok(self.serve_stale_if_error(key, value, None)),
+            Found::Miss { stale } => self.miss(key, ttl, policy, compute, stale).await,
         }
+    }
+
+    /// Refreshes `current` now, unless a caller of this process or another process already
+    /// does (then `current` is the answer); a failed refresh answers `current` too.
+    #[allow(clippy::too_many_arguments)]
+    async fn refresh<F, Fut>(
+        &self,
+        key: &str,
+        ttl: Ttl,
+        policy: &Freshness,
+        current: Bytes,
+        seen: Option<u64>,
+        compute: F,
+        kind: Refresh,
+    ) -> Fetched
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes>>,
+    {
+        let Role::Leader(leader) = self.flights.join(key) else {
+            return self.keep(current, kind);
+        };
+        match self
+            .refresh_lead(&leader, key, ttl, policy, seen, compute, kind)
+            .await
+        {
+            Some(fetched) => {
+                leader.finish(Ok(fetched.value.clone()));
+                fetched
+            }
+            None => {
+                leader.finish(Ok(current.clone()));
+                self.keep(current, kind)
+            }
+        }
+    }
+
+    /// The answer with the value being refreshed.
+    pub(crate) fn keep(&self, current: Bytes, kind: Refresh) -> Fetched {
+        match kind {
+            Refresh::Early => Fetched::new(current, Source::Cache),
+            Refresh::Stale => {
+                bump(&self.counters.stale_served);
+                Fetched::new(current, Source::Stale)
+            }
+        }
+    }
+
+    /// A refresh by `leader`: the new value (`Computed`, or `Shared` when another process
+    /// refreshed it first), or `None` when another process is refreshing it or the refresh
+    /// failed (the old value stays the answer).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn refresh_lead<F, Fut>(
+        &self,
+        leader: &Leader<'_>,
+        key: &str,
+        ttl: Ttl,
+        policy: &Freshness,
+        seen: Option<u64>,
+        compute: F,
+        kind: Refresh,
+    ) -> Option<Fetched>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes>>,
+    {
+        let lease = match self.try_lease(key, leader).await {
+            Ok(held) => Some(held),
+            // Another process refreshes it: nobody waits for a value there is already.
+            Err(crate::lease::NoLease::Taken) => return None,
+            Err(crate::lease::NoLease::Unusable) => None,
+        };
+        if let Some(held) = &lease
+            && let Some(newer) = self.newer_than(key, seen).await
+        {
+            // Refreshed by another process between our read and the lease.
+            self.release(key, held).await;
+            leader.hold_lease(None);
+            return Some(Fetched::new(newer, Source::Shared));
+        }
+        bump(match kind {
+            Refresh::Early => &self.counters.early_refreshes,
+            Refresh::Stale => &self.counters.revalidations,
+        });
+        match self
+            .compute_holding(leader, key, ttl, policy, compute, lease)
+            .await
+        {
+            Ok(value) => Some(Fetched::new(value, Source::Computed)),
+            Err(e) => {
+                bump(&self.counters.refresh_errors);
+                tracing::warn!(key, error = %e, "get_or_compute: a refresh failed; the value served stays the old one");
+                None
+            }
+        }
+    }
+
+    /// The value of `key` if it is fresh and another than the one fresh until `seen`.
+    async fn newer_than(&self, key: &str, seen: Option<u64>) -> Option<Bytes> {
+        let entry = stored::decode(self.inner.get(key).await.ok()??).ok()?;
+        let now = stored::now_ms();
+        (entry.fresh_until != seen && entry.fresh_until.is_none_or(|until| now < until))
+            .then_some(entry.value)
+    }
+
+    /// A miss: computes (or waits for whoever computes); if that fails, serves `stale`, or the
+    /// local copy, under stale-if-error.
+    async fn miss<F, Fut>(
+        &self,
+        key: &str,
+        ttl: Ttl,
+        policy: &Freshness,
+        compute: F,
+        stale: Option<Bytes>,
+    ) -> Result<Fetched>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<Bytes>> + Send,
+    {
+        let error = match self.compute_or_wait(key, ttl, policy, compute).await {
+            Ok(fetched) => return Ok(fetched),
+            Err(error) => error,
+        };
+        if policy.stale_if_error.is_zero() {
+            return Err(error);
+        }
+        let stale = match stale {
+            Some(stale) => Some(stale),
+            // Fresh or not: the cache lost it, and it cannot be had anew.
+            None => self.local_copy(key, policy).await.map(|(value, _)| value),
+        };
+        match stale {
+            Some(value) => Ok(self.serve_stale_if_error(key, value, Some(&error))),
+            None => Err(error),
+        }
+    }
+
+    fn serve_stale_if_error(&self, key: &str, value: Bytes, error: Option<&Error>) -> Fetched {
+        bump(&self.counters.stale_if_error);
+        match error {
+            Some(e) => {
+                tracing::warn!(key, error = %e, "get_or_compute: serving a stale value (stale-if-error)");
+            }
+            None => tracing::warn!(
+                key,
+                "get_or_compute: the cache failed; serving this process's copy (stale-if-error)"
+            ),
+        }
+        Fetched::new(value, Source::Stale)
+    }
+
+    /// Computes, or waits for the caller (of this process or another) that computes.
+    async fn compute_or_wait<F, Fut>(
+        &self,
+        key: &str,
+        ttl: Ttl,
+        policy: &Freshness,
+        compute: F,
+    ) -> Result<Fetched>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<Bytes>> + Send,
+    {
         // Run at most once: by this caller as a leader, or after it stopped waiting.
         let mut compute = Some(compute);
         // Before the leader computes: its own wait for a lease, and some.
@@ -264,7 +421,9 @@ impl<C: Cache> ComputeCache<C> {
                     if after_abandon {
                         bump(&self.counters.takeovers);
                     }
-                    return self.lead(leader, key, ttl, take(&mut compute), true).await;
+                    return self
+                        .lead(leader, key, ttl, policy, take(&mut compute), true)
+                        .await;
                 }
                 Role::Follower(follower) => follower,
             };
@@ -324,11 +483,14 @@ impl<C: Cache> ComputeCache<C> {
                             // its own.
                             if let Some(leader) = self.flights.replace(key, &follower) {
                                 // Waited enough: no second wait, for the lease.
-                                return self.lead(leader, key, ttl, take(&mut compute), false).await;
+                                return self
+                                    .lead(leader, key, ttl, policy, take(&mut compute), false)
+                                    .await;
                             }
                             if replaced_once {
-                                let value =
-                                    self.compute_and_store(None, key, ttl, take(&mut compute)).await?;
+                                let value = self
+                                    .compute_and_store(None, key, ttl, policy, take(&mut compute))
+                                    .await?;
                                 return Ok(Fetched::new(value, Source::Computed));
                             }
                             replaced_once = true;
@@ -349,6 +511,7 @@ impl<C: Cache> ComputeCache<C> {
         leader: Leader<'_>,
         key: &str,
         ttl: Ttl,
+        policy: &Freshness,
         compute: F,
         patient: bool,
     ) -> Result<Fetched>
@@ -356,17 +519,20 @@ impl<C: Cache> ComputeCache<C> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes>>,
     {
-        if let Some(value) = self.read(key).await {
+        if let Some(value) = self.look(key, policy).await.usable() {
             bump(&self.counters.hits);
             leader.finish(Ok(value.clone()));
             return Ok(Fetched::new(value, Source::Cache));
         }
-        let outcome = match self.claim(key, &leader, patient).await {
+        let outcome = match self.claim(key, &leader, policy, patient).await {
             Claimed::Value(value) => {
                 leader.finish(Ok(value.clone()));
                 return Ok(Fetched::new(value, Source::Shared));
             }
-            Claimed::Compute(lease) => self.compute_holding(&leader, key, ttl, compute, lease).await,
+            Claimed::Compute(lease) => {
+                self.compute_holding(&leader, key, ttl, policy, compute, lease)
+                    .await
+            }
             Claimed::Failed(e) => Err(e),
         };
         match outcome {
@@ -382,77 +548,63 @@ impl<C: Cache> ComputeCache<C> {
         }
     }
 
-    /// [`get_or_compute`](Self::get_or_compute) of a typed value, encoded with codec `K`.
-    ///
-    /// # Errors
-    ///
-    /// As [`get_or_compute`](Self::get_or_compute), and
-    /// [`ErrorKind::Serialization`] when the value cannot be encoded or the cached bytes do not
-    /// decode.
-    pub async fn get_or_compute_as<K, T, F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<T>
-    where
-        K: Codec,
-        T: Serialize + DeserializeOwned + Send,
-        F: FnOnce() -> Fut + Send,
-        Fut: Future<Output = Result<T>> + Send,
-    {
-        let mut computed = None;
-        let bytes = self
-            .get_or_compute(key, ttl, || async {
-                let value = compute().await?;
-                let bytes = K::encode(&value)?;
-                // What is stored must read back (JSON has no NaN, say): checked before it is
-                // stored, and every caller gets the value as read back.
-                computed = Some(K::decode::<T>(&bytes)?);
-                Ok(Bytes::from(bytes))
-            })
-            .await?;
-        match computed {
-            Some(value) => Ok(value),
-            None => K::decode(&bytes),
-        }
-    }
-
-    /// [`get_or_compute_as`](Self::get_or_compute_as) with JSON.
-    ///
-    /// # Errors
-    ///
-    /// As [`get_or_compute_as`](Self::get_or_compute_as).
-    pub async fn get_or_compute_json<T, F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<T>
-    where
-        T: Serialize + DeserializeOwned + Send,
-        F: FnOnce() -> Fut + Send,
-        Fut: Future<Output = Result<T>> + Send,
-    {
-        self.get_or_compute_as::<Json, T, F, Fut>(key, ttl, compute).await
-    }
-
-    /// [`get_or_compute_as`](Self::get_or_compute_as) with postcard (compact binary).
-    ///
-    /// # Errors
-    ///
-    /// As [`get_or_compute_as`](Self::get_or_compute_as).
-    #[cfg(feature = "postcard")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "postcard")))]
-    pub async fn get_or_compute_postcard<T, F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<T>
-    where
-        T: Serialize + DeserializeOwned + Send,
-        F: FnOnce() -> Fut + Send,
-        Fut: Future<Output = Result<T>> + Send,
-    {
-        self.get_or_compute_as::<stratacache_core::Postcard, T, F, Fut>(key, ttl, compute)
-            .await
-    }
-
-    /// Reads `key`; a failed read is a miss (counted, logged).
-    pub(crate) async fn read(&self, key: &str) -> Option<Bytes> {
-        match self.inner.get(key).await {
-            Ok(value) => value,
+    /// What a read of `key` finds under `policy`: a failed read is counted and logged, then
+    /// answered by the local copy (stale-if-error) if there is one, else a miss.
+    pub(crate) async fn look(&self, key: &str, policy: &Freshness) -> Found {
+        let stored = match self.inner.get(key).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Found::miss(),
             Err(e) => {
                 bump(&self.counters.read_errors);
                 tracing::warn!(key, error = %e, "get_or_compute: the cache could not be read; computing");
-                None
+                return match self.local_copy(key, policy).await {
+                    Some((value, true)) => Found::Fresh(value),
+                    Some((value, false)) => Found::Fallback(value),
+                    None => Found::miss(),
+                };
             }
+        };
+        let entry = match stored::decode(stored.clone()) {
+            Ok(entry) => entry,
+            Err(e) => {
+                bump(&self.counters.read_errors);
+                tracing::warn!(key, error = %e, "get_or_compute: the cached value could not be read; computing");
+                return Found::miss();
+            }
+        };
+        let until = entry.fresh_until;
+        // Drawn only when XFetch is on (no lock on the hit path otherwise).
+        let u = if policy.early_refresh > 0.0 {
+            self.rng.lock().unwrap_or_else(PoisonError::into_inner).f64()
+        } else {
+            0.0
+        };
+        let now = stored::now_ms();
+        let found = classify(entry, policy, now, u);
+        if let Some(until) = until
+            && matches!(found, Found::Fresh(_) | Found::Due(..))
+            && !policy.stale_if_error.is_zero()
+            && let Some(local) = &self.local
+        {
+            // Kept for as long as the stored value may serve under stale-if-error.
+            let kept = std::time::Duration::from_millis(until.saturating_sub(now)) + policy.stale_if_error;
+            if let Err(e) = local.set(key, stored, Ttl::After(kept)).await {
+                tracing::debug!(key, error = %e, "get_or_compute: a local copy could not be kept");
+            }
+        }
+        found
+    }
+
+    /// The local copy of `key`, if it is fresh (`true`) or within the stale-if-error window.
+    async fn local_copy(&self, key: &str, policy: &Freshness) -> Option<(Bytes, bool)> {
+        let stored = self.local.as_ref()?.get(key).await.ok()??;
+        let entry = stored::decode(stored).ok()?;
+        let now = stored::now_ms();
+        match entry.fresh_until {
+            Some(until) if now >= until => (std::time::Duration::from_millis(now - until)
+                < policy.stale_if_error)
+                .then_some((entry.value, false)),
+            _ => Some((entry.value, true)),
         }
     }
 
@@ -464,6 +616,7 @@ impl<C: Cache> ComputeCache<C> {
         leader: Option<&Leader<'_>>,
         key: &str,
         ttl: Ttl,
+        policy: &Freshness,
         compute: F,
     ) -> Result<Bytes>
     where
@@ -471,20 +624,23 @@ impl<C: Cache> ComputeCache<C> {
         Fut: Future<Output = Result<Bytes>>,
     {
         bump(&self.counters.computations);
+        let started = Instant::now();
         let value = compute().await.inspect_err(|_| bump(&self.counters.errors))?;
+        let delta = started.elapsed();
         let superseded = || leader.is_some_and(Leader::is_superseded);
         if superseded() {
             bump(&self.counters.superseded);
             return Ok(value);
         }
-        let ttl = jittered(ttl, self.config.ttl_jitter);
-        match self.inner.set(key, value.clone(), ttl).await {
+        let (stored, stored_ttl) = stored_form(&value, jittered(ttl, self.config.ttl_jitter), policy, delta);
+        match self.inner.set(key, stored.clone(), stored_ttl).await {
             Ok(()) if superseded() => {
                 // Changed while we stored: what we stored may be older than the change.
                 bump(&self.counters.superseded);
                 if let Err(e) = self.inner.delete(key).await {
                     tracing::warn!(key, error = %e, "get_or_compute: a superseded value could not be removed");
                 }
+                return Ok(value);
             }
             Ok(()) => {}
             Err(e) => {
@@ -492,7 +648,37 @@ impl<C: Cache> ComputeCache<C> {
                 tracing::warn!(key, error = %e, "get_or_compute: the computed value could not be stored");
             }
         }
+        if !policy.stale_if_error.is_zero()
+            && let Some(local) = &self.local
+            && let Err(e) = local.set(key, stored, stored_ttl).await
+        {
+            tracing::debug!(key, error = %e, "get_or_compute: a local copy could not be kept");
+        }
         Ok(value)
+    }
+}
+
+/// Checks a call's TTL and policy before anything is read or computed.
+pub(crate) fn check(ttl: Ttl, policy: &Freshness) -> Result<()> {
+    ttl.check()?;
+    policy
+        .validate()
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, e.message().to_owned()))
+}
+
+/// What is stored for `value` computed in `delta`, and for how long: as it is without a policy;
+/// with one, behind the freshness header, for `ttl` plus the stale window.
+fn stored_form(value: &Bytes, ttl: Ttl, policy: &Freshness, delta: std::time::Duration) -> (Bytes, Ttl) {
+    if !policy.needs_header() {
+        return (value.clone(), ttl);
+    }
+    match ttl {
+        Ttl::After(fresh) => {
+            let until = stored::now_ms().saturating_add(u64::try_from(fresh.as_millis()).unwrap_or(u64::MAX));
+            let kept = (fresh + policy.stale_window()).min(stratacache_core::MAX_TTL);
+            (stored::encode(value, Some(until), delta), Ttl::After(kept))
+        }
+        other => (stored::encode(value, None, delta), other),
     }
 }
 
@@ -522,58 +708,6 @@ fn copy(shared: &Arc<Error>) -> Error {
 
 fn unshare(outcome: &Result<Bytes, Arc<Error>>) -> Result<Bytes> {
     outcome.clone().map_err(|e| copy(&e))
-}
-
-/// The writes supersede the flights of the keys they change (after the change, applied or not:
-/// a failed write may have been applied); everything else is forwarded.
-#[forward(self.inner)]
-#[async_trait]
-impl<C: Cache> Cache for ComputeCache<C> {
-    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        let result = self.inner.set(key, value, ttl).await;
-        self.flights.supersede(key);
-        result
-    }
-
-    async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
-        let result = self.inner.set_many(entries, ttl).await;
-        entries.iter().for_each(|(key, _)| self.flights.supersede(key));
-        result
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        let result = self.inner.delete(key).await;
-        self.flights.supersede(key);
-        result
-    }
-
-    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        let result = self.inner.delete_many(keys).await;
-        keys.iter().for_each(|key| self.flights.supersede(key));
-        result
-    }
-
-    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
-        let result = self.inner.invalidate_pattern(pattern).await;
-        self.flights.supersede_matching(Some(&Glob::new(pattern)));
-        result
-    }
-
-    async fn clear(&self) -> Result<()> {
-        let result = self.inner.clear().await;
-        self.flights.supersede_matching(None);
-        result
-    }
-
-    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
-        let result = self.inner.remove_tagged(tag).await;
-        match &result {
-            Ok(removed) => removed.iter().for_each(|key| self.flights.supersede(key)),
-            // Which entries went is unknown.
-            Err(_) => self.flights.supersede_matching(None),
-        }
-        result
-    }
 }
 
 #[cfg(test)]

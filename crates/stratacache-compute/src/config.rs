@@ -5,6 +5,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use stratacache_core::{Error, Result};
 
+use crate::freshness::Freshness;
+
 /// What a follower does when the leader's computation takes longer than
 /// [`max_wait`](ComputeConfig::max_wait).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -63,6 +65,9 @@ pub struct ComputeConfig {
     /// 5 ms, each wait drawn between half and 1.5 times that; 1 ms to 1 s). In JSON, seconds.
     #[serde(with = "stratacache_core::serde_secs")]
     pub poll_interval: Duration,
+    /// The freshness policy of this cache's calls (default: none), unless a call has its own
+    /// ([`ComputeCache::with_freshness`](crate::ComputeCache::with_freshness)).
+    pub freshness: Freshness,
 }
 
 /// The default [`ComputeConfig::max_wait`].
@@ -81,6 +86,7 @@ impl Default for ComputeConfig {
             distributed: true,
             lease: DEFAULT_LEASE,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            freshness: Freshness::default(),
         }
     }
 }
@@ -118,6 +124,6 @@ impl ComputeConfig {
                 self.ttl_jitter
             )));
         }
-        Ok(())
+        self.freshness.validate()
     }
 }

@@ -157,6 +157,11 @@ impl Flights {
         }
     }
 
+    /// Whether a flight of `key` is in progress.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.lock().contains_key(key)
+    }
+
     /// How many flights are in progress.
     pub(crate) fn len(&self) -> usize {
         self.lock().len()

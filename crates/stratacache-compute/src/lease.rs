@@ -13,9 +13,11 @@ use std::time::Duration;
 use stratacache_core::{Bytes, Cache, Error, ErrorKind, Result, Ttl};
 use tokio::time::Instant;
 
-use crate::cache::{ComputeCache, bump};
+use crate::cache::Shared;
 use crate::config::WaitPolicy;
 use crate::flight::Leader;
+use crate::freshness::Freshness;
+use crate::stats::bump;
 
 /// A lease this process holds: its key's holder token.
 pub(crate) struct Held(String);
@@ -42,15 +44,19 @@ fn jittered(interval: Duration) -> Duration {
 }
 
 /// Why a lease could not be used.
-enum NoLease {
+pub(crate) enum NoLease {
     /// Taken by another holder.
     Taken,
     /// The cache has no leases, or the call failed: compute without one.
     Unusable,
 }
 
-impl<C: Cache> ComputeCache<C> {
-    async fn try_lease(&self, key: &str, leader: &Leader<'_>) -> std::result::Result<Held, NoLease> {
+impl<C: Cache> Shared<C> {
+    pub(crate) async fn try_lease(
+        &self,
+        key: &str,
+        leader: &Leader<'_>,
+    ) -> std::result::Result<Held, NoLease> {
         if !self.config.distributed || self.no_leases.load(Relaxed) {
             return Err(NoLease::Unusable);
         }
@@ -77,14 +83,20 @@ impl<C: Cache> ComputeCache<C> {
     }
 
     /// Takes the lease of `key`, or waits for the process that holds it (at most `max_wait`).
-    pub(crate) async fn claim(&self, key: &str, leader: &Leader<'_>, patient: bool) -> Claimed {
+    pub(crate) async fn claim(
+        &self,
+        key: &str,
+        leader: &Leader<'_>,
+        policy: &Freshness,
+        patient: bool,
+    ) -> Claimed {
         let deadline = Instant::now() + self.config.max_wait;
         let mut waited = false;
         loop {
             match self.try_lease(key, leader).await {
                 Ok(held) => {
                     // The holder before us may have stored the value, then released.
-                    if let Some(value) = self.read(key).await {
+                    if let Some(value) = self.look(key, policy).await.usable() {
                         self.release(key, &held).await;
                         leader.hold_lease(None);
                         bump(&self.counters.coalesced);
@@ -130,7 +142,7 @@ impl<C: Cache> ComputeCache<C> {
             }
             tokio::time::sleep_until(deadline.min(Instant::now() + jittered(self.config.poll_interval)))
                 .await;
-            if let Some(value) = self.read(key).await {
+            if let Some(value) = self.look(key, policy).await.usable() {
                 bump(&self.counters.coalesced);
                 return Claimed::Value(value);
             }
@@ -144,6 +156,7 @@ impl<C: Cache> ComputeCache<C> {
         leader: &Leader<'_>,
         key: &str,
         ttl: Ttl,
+        policy: &Freshness,
         compute: F,
         lease: Option<Held>,
     ) -> Result<Bytes>
@@ -153,7 +166,9 @@ impl<C: Cache> ComputeCache<C> {
     {
         let Some(held) = lease else {
             leader.computing();
-            return self.compute_and_store(Some(leader), key, ttl, compute).await;
+            return self
+                .compute_and_store(Some(leader), key, ttl, policy, compute)
+                .await;
         };
         // Renewed while the computation runs, up to `max_wait` (nobody waits longer for it): a
         // computation that hangs then loses its lease, and another process takes over.
@@ -191,7 +206,7 @@ impl<C: Cache> ComputeCache<C> {
         };
         leader.computing();
         let outcome = tokio::select! {
-            outcome = self.compute_and_store(Some(leader), key, ttl, compute) => outcome,
+            outcome = self.compute_and_store(Some(leader), key, ttl, policy, compute) => outcome,
             () = renewing => unreachable!("renewing never ends"),
         };
         self.release(key, &held).await;
@@ -199,7 +214,7 @@ impl<C: Cache> ComputeCache<C> {
         outcome
     }
 
-    async fn release(&self, key: &str, held: &Held) {
+    pub(crate) async fn release(&self, key: &str, held: &Held) {
         if let Err(e) = self.inner.release_lease(key, &held.0).await {
             bump(&self.counters.lease_errors);
             tracing::warn!(key, error = %e, "get_or_compute: the lease could not be released; it runs out by itself");

@@ -3,12 +3,20 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
+mod calls;
 mod config;
 mod flight;
+mod forward;
+mod freshness;
 mod lease;
+mod stats;
+pub mod stored;
 
-pub use cache::{ComputeCache, ComputeStats, Fetched, Source};
+pub use cache::{ComputeCache, ComputeCacheBuilder};
+pub use calls::WithFreshness;
 pub use config::{ComputeConfig, DEFAULT_LEASE, DEFAULT_MAX_WAIT, DEFAULT_POLL_INTERVAL, WaitPolicy};
+pub use freshness::{Freshness, MAX_BETA, MAX_STALE_WINDOW};
+pub use stats::{ComputeStats, Fetched, Source};
 pub use stratacache_core;
 
 /// `docs/freshness.md`: its examples run as doctests.

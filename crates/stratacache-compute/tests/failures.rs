@@ -93,3 +93,107 @@ async fn a_typed_value_that_does_not_read_back_is_refused_and_not_stored() {
         .unwrap();
     assert_eq!(fine, 1.5);
 }
+
+fn stale_if_error(window: std::time::Duration) -> stratacache_compute::ComputeConfig {
+    stratacache_compute::ComputeConfig {
+        freshness: stratacache_compute::Freshness {
+            stale_if_error: window,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Stale-if-error with local copies: while the cache cannot be read, this process's copy of a
+/// value it computed answers (fresh, then stale within the window), without computing; a key
+/// deleted through the compute cache has no copy left to serve.
+#[tokio::test]
+async fn a_cache_that_fails_is_answered_from_the_local_copy_within_the_window() {
+    use std::time::Duration;
+
+    let cache = scripted();
+    let local: stratacache_core::SharedCache = Arc::new(MemoryCache::builder().build().unwrap());
+    let compute = ComputeCache::builder(cache.shared())
+        .config(stale_if_error(Duration::from_millis(600)))
+        .local_copies(Arc::clone(&local))
+        .build()
+        .unwrap();
+    let ttl = Ttl::After(Duration::from_millis(200));
+    let v = || async { Ok(Bytes::from_static(b"v")) };
+    compute.get_or_compute("kept", ttl, v).await.unwrap();
+    compute.get_or_compute("gone", ttl, v).await.unwrap();
+    compute.delete("gone").await.unwrap();
+    assert_eq!(
+        local.get("gone").await.unwrap(),
+        None,
+        "a delete removes the copy"
+    );
+
+    cache.script(Op::Get, Script::fail(ErrorKind::Connection, "Redis is down"));
+    let fresh = compute
+        .fetch("kept", ttl, || async {
+            panic!("the copy is fresh: no computation")
+        })
+        .await
+        .unwrap();
+    assert_eq!((fresh.value.as_ref(), fresh.source), (&b"v"[..], Source::Cache));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stale = compute
+        .fetch("kept", ttl, || async {
+            panic!("within the window: no computation")
+        })
+        .await
+        .unwrap();
+    assert_eq!((stale.value.as_ref(), stale.source), (&b"v"[..], Source::Stale));
+    let deleted = compute
+        .fetch("gone", ttl, || async {
+            Err(Error::new(ErrorKind::Unavailable, "model down"))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(deleted.kind(), ErrorKind::Unavailable, "no copy of a deleted key");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let late = compute
+        .fetch("kept", ttl, || async { Ok(Bytes::from_static(b"recomputed")) })
+        .await
+        .unwrap();
+    assert_eq!(
+        (late.value.as_ref(), late.source),
+        (&b"recomputed"[..], Source::Computed),
+        "past the window the copy is not served"
+    );
+    let stats = compute.compute_stats();
+    assert_eq!((stats.stale_if_error, stats.hits), (1, 1), "{stats:?}");
+}
+
+/// A cache that answers a miss (a failover's empty fallback) while the computation fails: the
+/// local copy answers, within the window.
+#[tokio::test]
+async fn a_miss_and_a_failed_computation_are_answered_from_the_local_copy() {
+    use std::time::Duration;
+
+    let cache: stratacache_core::SharedCache = Arc::new(MemoryCache::builder().build().unwrap());
+    let local: stratacache_core::SharedCache = Arc::new(MemoryCache::builder().build().unwrap());
+    let compute = ComputeCache::builder(Arc::clone(&cache))
+        .config(stale_if_error(Duration::from_secs(60)))
+        .local_copies(local)
+        .build()
+        .unwrap();
+    let ttl = Ttl::After(Duration::from_millis(200));
+    compute
+        .get_or_compute("k", ttl, || async { Ok(Bytes::from_static(b"last")) })
+        .await
+        .unwrap();
+    // The cache lost it (a fallback that starts empty, an eviction).
+    cache.clear().await.unwrap();
+    let served = compute
+        .fetch("k", ttl, || async {
+            Err(Error::new(ErrorKind::Unavailable, "model down"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (served.value.as_ref(), served.source),
+        (&b"last"[..], Source::Stale)
+    );
+}

@@ -15,6 +15,9 @@ pub mod data;
 pub mod double;
 #[cfg(feature = "fault")]
 pub mod fault;
+#[cfg(feature = "compute")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compute")))]
+pub mod freshness;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod scan_keys;

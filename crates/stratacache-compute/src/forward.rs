@@ -1,0 +1,141 @@
+//! A [`ComputeCache`] is a [`Cache`]: reads strip the freshness header (and treat a value past
+//! its TTL as expired), writes supersede the flights of the keys they change and apply to the
+//! local copies too; everything else goes to the wrapped cache.
+
+use std::time::Duration;
+
+use stratacache_core::{Bytes, Cache, Expiry, Glob, Result, Ttl, async_trait, forward};
+
+use crate::cache::{ComputeCache, Shared};
+use crate::freshness::is_stale;
+use crate::stored;
+
+impl<C: Cache> Shared<C> {
+    /// A stored value as a plain read sees it: without its header, `None` once past its TTL.
+    fn plain(stored: Option<Bytes>) -> Result<Option<Bytes>> {
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let entry = stored::decode(stored)?;
+        Ok((!is_stale(&entry, stored::now_ms())).then_some(entry.value))
+    }
+
+    /// Runs `change` on the local copies, if any (a failure there is logged, not returned: the
+    /// copies are this process's own, and the change was made on the cache).
+    async fn on_local<'a, F, Fut, T>(&'a self, what: &str, change: F)
+    where
+        F: FnOnce(&'a dyn Cache) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        if let Some(local) = &self.local
+            && let Err(e) = change(local.as_ref()).await
+        {
+            tracing::warn!(error = %e, "{what} could not be applied to the local copies");
+        }
+    }
+}
+
+/// Reads strip the freshness header; writes supersede the flights of the keys they change
+/// (after the change, applied or not: a failed write may have been applied) and apply to the
+/// local copies; everything else is forwarded. `exists` and `ttl` are the wrapped cache's: a
+/// value kept for a stale window exists, and lives, until the end of that window.
+#[forward(self.shared.inner)]
+#[async_trait]
+impl<C: Cache> Cache for ComputeCache<C> {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Shared::<C>::plain(self.shared.inner.get(key).await?)
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        self.shared
+            .inner
+            .get_many(keys)
+            .await?
+            .into_iter()
+            .map(Shared::<C>::plain)
+            .collect()
+    }
+
+    async fn get_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Expiry)>> {
+        let Some((stored, expiry)) = self.shared.inner.get_with_ttl(key).await? else {
+            return Ok(None);
+        };
+        let entry = stored::decode(stored)?;
+        let now = stored::now_ms();
+        Ok(match entry.fresh_until {
+            Some(until) if now >= until => None,
+            Some(until) => Some((entry.value, Expiry::After(Duration::from_millis(until - now)))),
+            None => Some((entry.value, expiry)),
+        })
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
+        let result = self.shared.inner.set(key, value, ttl).await;
+        self.shared.flights.supersede(key);
+        self.shared.on_local("a write", |local| local.delete(key)).await;
+        result
+    }
+
+    async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
+        let result = self.shared.inner.set_many(entries, ttl).await;
+        entries
+            .iter()
+            .for_each(|(key, _)| self.shared.flights.supersede(key));
+        let keys: Vec<&str> = entries.iter().map(|(key, _)| *key).collect();
+        self.shared
+            .on_local("a write", |local| local.delete_many(&keys))
+            .await;
+        result
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let result = self.shared.inner.delete(key).await;
+        self.shared.flights.supersede(key);
+        self.shared.on_local("a delete", |local| local.delete(key)).await;
+        result
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let result = self.shared.inner.delete_many(keys).await;
+        keys.iter().for_each(|key| self.shared.flights.supersede(key));
+        self.shared
+            .on_local("a delete", |local| local.delete_many(keys))
+            .await;
+        result
+    }
+
+    async fn invalidate_pattern(&self, pattern: &str) -> Result<u64> {
+        let result = self.shared.inner.invalidate_pattern(pattern).await;
+        self.shared.flights.supersede_matching(Some(&Glob::new(pattern)));
+        self.shared
+            .on_local("an invalidation", |local| local.invalidate_pattern(pattern))
+            .await;
+        result
+    }
+
+    async fn clear(&self) -> Result<()> {
+        let result = self.shared.inner.clear().await;
+        self.shared.flights.supersede_matching(None);
+        self.shared.on_local("a clear", |local| local.clear()).await;
+        result
+    }
+
+    async fn remove_tagged(&self, tag: &str) -> Result<Vec<String>> {
+        let result = self.shared.inner.remove_tagged(tag).await;
+        match &result {
+            Ok(removed) => {
+                removed.iter().for_each(|key| self.shared.flights.supersede(key));
+                let keys: Vec<&str> = removed.iter().map(String::as_str).collect();
+                self.shared
+                    .on_local("a tag removal", |local| local.delete_many(&keys))
+                    .await;
+            }
+            // Which entries went is unknown.
+            Err(_) => {
+                self.shared.flights.supersede_matching(None);
+                self.shared.on_local("a tag removal", |local| local.clear()).await;
+            }
+        }
+        result
+    }
+}
