@@ -78,6 +78,8 @@ pub(crate) struct Shared<C> {
     pub(crate) counters: Counters,
     /// Set once the cache refused a lease as unsupported: coalescing stays within the process.
     pub(crate) no_leases: AtomicBool,
+    /// Until when leases are not asked for, after the cache refused one for want of permission.
+    pub(crate) leases_refused_until: Mutex<Option<Instant>>,
     /// Draws for XFetch (seedable, for reproducible tests and simulations).
     rng: Mutex<fastrand::Rng>,
     /// This process's copies of computed values, for stale-if-error when the cache fails.
@@ -145,6 +147,7 @@ impl<C: Cache> ComputeCacheBuilder<C> {
                 flights: Flights::default(),
                 counters: Counters::default(),
                 no_leases: AtomicBool::new(false),
+                leases_refused_until: Mutex::new(None),
                 rng: Mutex::new(rng),
                 local: self.local,
             }),

@@ -7,6 +7,7 @@
 //! to the caller of its process that takes over (which releases it), or, if there is none, to
 //! run out.
 
+use std::sync::PoisonError;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ use crate::config::WaitPolicy;
 use crate::flight::Leader;
 use crate::freshness::Freshness;
 use crate::stats::bump;
+
+/// How long leases are not asked for after the cache refused one for want of permission.
+const LEASE_REFUSAL_PAUSE: Duration = Duration::from_secs(60);
 
 /// A lease this process holds: its key's holder token.
 pub(crate) struct Held(String);
@@ -57,7 +61,7 @@ impl<C: Cache> Shared<C> {
         key: &str,
         leader: &Leader<'_>,
     ) -> std::result::Result<Held, NoLease> {
-        if !self.config.distributed || self.no_leases.load(Relaxed) {
+        if !self.config.distributed || self.no_leases.load(Relaxed) || self.leases_refused() {
             return Err(NoLease::Unusable);
         }
         let holder = token();
@@ -74,11 +78,43 @@ impl<C: Cache> Shared<C> {
                 self.no_leases.store(true, Relaxed);
                 Err(NoLease::Unusable)
             }
+            Err(e) if e.kind() == ErrorKind::Authentication => {
+                // Not going to change from one miss to the next (an ACL rule without the
+                // lease keys, typically): said once, then tried again after a pause.
+                bump(&self.counters.lease_errors);
+                *self
+                    .leases_refused_until
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + LEASE_REFUSAL_PAUSE);
+                tracing::warn!(
+                    key,
+                    error = %e,
+                    "get_or_compute: the cache refuses leases (does the ACL rule grant the :lease:<namespace>:* keys?); \
+                     coalescing within this process only, asking again in {LEASE_REFUSAL_PAUSE:?}"
+                );
+                Err(NoLease::Unusable)
+            }
             Err(e) => {
                 bump(&self.counters.lease_errors);
                 tracing::warn!(key, error = %e, "get_or_compute: the lease could not be taken; computing without it");
                 Err(NoLease::Unusable)
             }
+        }
+    }
+
+    /// Whether leases were refused for want of permission a short while ago.
+    fn leases_refused(&self) -> bool {
+        let mut until = self
+            .leases_refused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match *until {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                *until = None;
+                false
+            }
+            None => false,
         }
     }
 

@@ -197,3 +197,28 @@ async fn a_miss_and_a_failed_computation_are_answered_from_the_local_copy() {
         (&b"last"[..], Source::Stale)
     );
 }
+
+/// A cache that refuses leases for want of permission (an ACL rule without the lease keys) is
+/// asked once, not on every miss: the next misses coalesce within the process without asking.
+#[tokio::test]
+async fn a_lease_refused_for_want_of_permission_is_not_asked_for_on_every_miss() {
+    let cache = scripted();
+    cache.script(
+        Op::AcquireLease,
+        Script::fail(
+            ErrorKind::Authentication,
+            "NOPERM this user has no permissions to access one of the keys",
+        ),
+    );
+    let compute = ComputeCache::new(cache.shared());
+    for key in ["a", "b", "c"] {
+        let value = compute
+            .get_or_compute(key, Ttl::secs(60), || async { Ok(Bytes::from_static(b"v")) })
+            .await
+            .unwrap();
+        assert_eq!(value, "v", "computed without the lease");
+    }
+    assert_eq!(cache.calls(Op::AcquireLease), 1, "asked once");
+    let stats = compute.compute_stats();
+    assert_eq!((stats.lease_errors, stats.computations), (1, 3), "{stats:?}");
+}
