@@ -248,6 +248,10 @@ impl<C: Cache> Shared<C> {
                 .refresh(key, ttl, policy, value, seen, compute, Refresh::Stale)
                 .await),
             Found::Fallback(value) => Ok(self.serve_stale_if_error(key, value, None)),
+            Found::Failed(error) => {
+                bump(&self.counters.negative_hits);
+                Err(error)
+            }
             Found::Miss { stale } => self.miss(key, ttl, policy, compute, stale).await,
         }
     }
@@ -349,7 +353,11 @@ impl<C: Cache> Shared<C> {
 
     /// The value of `key` if it is fresh and another than the one fresh until `seen`.
     async fn newer_than(&self, key: &str, seen: Option<u64>) -> Option<Bytes> {
-        let entry = stored::decode(self.inner.get(key).await.ok()??).ok()?;
+        let stored = self.inner.get(key).await.ok()??;
+        if stored::negative(&stored).is_some() {
+            return None;
+        }
+        let entry = stored::decode(stored).ok()?;
         let now = stored::now_ms();
         (entry.fresh_until != seen && entry.fresh_until.is_none_or(|until| now < until))
             .then_some(entry.value)
@@ -522,10 +530,19 @@ impl<C: Cache> Shared<C> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes>>,
     {
-        if let Some(value) = self.look(key, policy).await.usable() {
-            bump(&self.counters.hits);
-            leader.finish(Ok(value.clone()));
-            return Ok(Fetched::new(value, Source::Cache));
+        match self.look(key, policy).await.outcome() {
+            Some(Ok(value)) => {
+                bump(&self.counters.hits);
+                leader.finish(Ok(value.clone()));
+                return Ok(Fetched::new(value, Source::Cache));
+            }
+            Some(Err(error)) => {
+                bump(&self.counters.negative_hits);
+                let shared = Arc::new(error);
+                leader.finish(Err(Arc::clone(&shared)));
+                return Err(copy(&shared));
+            }
+            None => {}
         }
         let outcome = match self.claim(key, &leader, policy, patient).await {
             Claimed::Value(value) => {
@@ -567,6 +584,9 @@ impl<C: Cache> Shared<C> {
                 };
             }
         };
+        if let Some(error) = stored::negative(&stored) {
+            return Found::Failed(error);
+        }
         let entry = match stored::decode(stored.clone()) {
             Ok(entry) => entry,
             Err(e) => {
@@ -628,9 +648,16 @@ impl<C: Cache> Shared<C> {
     {
         bump(&self.counters.computations);
         let started = Instant::now();
-        let value = compute().await.inspect_err(|_| bump(&self.counters.errors))?;
-        let delta = started.elapsed();
         let superseded = || leader.is_some_and(Leader::is_superseded);
+        let value = match compute().await {
+            Ok(value) => value,
+            Err(error) => {
+                bump(&self.counters.errors);
+                self.store_error(key, &error, policy, superseded()).await;
+                return Err(error);
+            }
+        };
+        let delta = started.elapsed();
         if superseded() {
             bump(&self.counters.superseded);
             return Ok(value);
@@ -658,6 +685,25 @@ impl<C: Cache> Shared<C> {
             tracing::debug!(key, error = %e, "get_or_compute: a local copy could not be kept");
         }
         Ok(value)
+    }
+}
+
+impl<C: Cache> Shared<C> {
+    /// Negative caching: stores the computation's `error` for `negative_ttl`, unless off, the
+    /// key changed meanwhile, or a stale-if-error policy answers errors with the last value.
+    async fn store_error(&self, key: &str, error: &Error, policy: &Freshness, superseded: bool) {
+        let ttl = self.config.negative_ttl;
+        if ttl.is_zero() || superseded || !policy.stale_if_error.is_zero() {
+            return;
+        }
+        match self
+            .inner
+            .set(key, stored::encode_error(error), Ttl::After(ttl))
+            .await
+        {
+            Ok(()) => bump(&self.counters.negative_stored),
+            Err(e) => tracing::warn!(key, error = %e, "get_or_compute: the error could not be cached"),
+        }
     }
 }
 

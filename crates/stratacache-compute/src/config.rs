@@ -65,6 +65,12 @@ pub struct ComputeConfig {
     /// 5 ms, each wait drawn between half and 1.5 times that; 1 ms to 1 s). In JSON, seconds.
     #[serde(with = "stratacache_core::serde_secs")]
     pub poll_interval: Duration,
+    /// Negative caching: how long a computation's error is stored in the cache and returned to
+    /// the callers that ask in the meantime, without computing (default 0: off, errors are never
+    /// cached; at most 1 hour). Not under a stale-if-error policy, whose answer to an error is
+    /// the last value. In JSON, seconds.
+    #[serde(with = "stratacache_core::serde_secs")]
+    pub negative_ttl: Duration,
     /// The freshness policy of this cache's calls (default: none), unless a call has its own
     /// ([`ComputeCache::with_freshness`](crate::ComputeCache::with_freshness)).
     pub freshness: Freshness,
@@ -86,6 +92,7 @@ impl Default for ComputeConfig {
             distributed: true,
             lease: DEFAULT_LEASE,
             poll_interval: DEFAULT_POLL_INTERVAL,
+            negative_ttl: Duration::ZERO,
             freshness: Freshness::default(),
         }
     }
@@ -122,6 +129,12 @@ impl ComputeConfig {
             return Err(Error::configuration(format!(
                 "ttl_jitter = {} is out of range (accepted: 0 to 0.5)",
                 self.ttl_jitter
+            )));
+        }
+        if self.negative_ttl > Duration::from_secs(3600) {
+            return Err(Error::configuration(format!(
+                "negative_ttl = {:?} is out of range (accepted: 0 (off) to 1 hour)",
+                self.negative_ttl
             )));
         }
         self.freshness.validate()

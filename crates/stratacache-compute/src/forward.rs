@@ -16,6 +16,10 @@ impl<C: Cache> Shared<C> {
         let Some(stored) = stored else {
             return Ok(None);
         };
+        if stored::negative(&stored).is_some() {
+            // A cached error is no value.
+            return Ok(None);
+        }
         let entry = stored::decode(stored)?;
         Ok((!is_stale(&entry, stored::now_ms())).then_some(entry.value))
     }
@@ -60,6 +64,9 @@ impl<C: Cache> Cache for ComputeCache<C> {
         let Some((stored, expiry)) = self.shared.inner.get_with_ttl(key).await? else {
             return Ok(None);
         };
+        if stored::negative(&stored).is_some() {
+            return Ok(None);
+        }
         let entry = stored::decode(stored)?;
         let now = stored::now_ms();
         Ok(match entry.fresh_until {

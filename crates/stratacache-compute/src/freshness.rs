@@ -128,6 +128,8 @@ pub(crate) enum Found {
     /// The cache could not be read: this process's copy, past its TTL within the
     /// stale-if-error window (a fresh copy is [`Found::Fresh`]).
     Fallback(Bytes),
+    /// A cached error of the computation (negative caching).
+    Failed(Error),
     /// Nothing usable: compute. `stale` is a value past its TTL within the stale-if-error
     /// window, served if computing fails.
     Miss {
@@ -141,11 +143,20 @@ impl Found {
         Self::Miss { stale: None }
     }
 
+    /// The answer without computing, if any: a fresh value (or one due for a refresh), or a
+    /// cached error.
+    pub(crate) fn outcome(self) -> Option<Result<Bytes>> {
+        match self {
+            Self::Failed(error) => Some(Err(error)),
+            other => other.usable().map(Ok),
+        }
+    }
+
     /// The value to answer with without computing, if any (fresh, or due for a refresh).
     pub(crate) fn usable(self) -> Option<Bytes> {
         match self {
             Self::Fresh(v) | Self::Due(v, _) => Some(v),
-            Self::Revalidate(..) | Self::Fallback(_) | Self::Miss { .. } => None,
+            Self::Revalidate(..) | Self::Fallback(_) | Self::Failed(_) | Self::Miss { .. } => None,
         }
     }
 }

@@ -132,11 +132,10 @@ impl<C: Cache> Shared<C> {
             match self.try_lease(key, leader).await {
                 Ok(held) => {
                     // The holder before us may have stored the value, then released.
-                    if let Some(value) = self.look(key, policy).await.usable() {
+                    if let Some(outcome) = self.look(key, policy).await.outcome() {
                         self.release(key, &held).await;
                         leader.hold_lease(None);
-                        bump(&self.counters.coalesced);
-                        return Claimed::Value(value);
+                        return self.claimed(outcome);
                     }
                     if waited {
                         bump(&self.counters.lease_takeovers);
@@ -178,9 +177,22 @@ impl<C: Cache> Shared<C> {
             }
             tokio::time::sleep_until(deadline.min(Instant::now() + jittered(self.config.poll_interval)))
                 .await;
-            if let Some(value) = self.look(key, policy).await.usable() {
+            if let Some(outcome) = self.look(key, policy).await.outcome() {
+                return self.claimed(outcome);
+            }
+        }
+    }
+
+    /// What another process left: its value, or its cached error.
+    fn claimed(&self, outcome: Result<Bytes>) -> Claimed {
+        match outcome {
+            Ok(value) => {
                 bump(&self.counters.coalesced);
-                return Claimed::Value(value);
+                Claimed::Value(value)
+            }
+            Err(error) => {
+                bump(&self.counters.negative_hits);
+                Claimed::Failed(error)
             }
         }
     }

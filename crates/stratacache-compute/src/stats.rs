@@ -52,6 +52,10 @@ pub struct ComputeStats {
     /// Calls answered with a value past its TTL because the computation or the cache failed
     /// (stale-if-error).
     pub stale_if_error: u64,
+    /// Errors of the computation stored for [`negative_ttl`](crate::ComputeConfig::negative_ttl).
+    pub negative_stored: u64,
+    /// Calls answered with a stored error, without computing.
+    pub negative_hits: u64,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +77,8 @@ pub(crate) struct Counters {
     pub(crate) refresh_errors: AtomicU64,
     pub(crate) stale_served: AtomicU64,
     pub(crate) stale_if_error: AtomicU64,
+    pub(crate) negative_stored: AtomicU64,
+    pub(crate) negative_hits: AtomicU64,
 }
 
 impl Counters {
@@ -95,6 +101,8 @@ impl Counters {
             refresh_errors: self.refresh_errors.load(Relaxed),
             stale_served: self.stale_served.load(Relaxed),
             stale_if_error: self.stale_if_error.load(Relaxed),
+            negative_stored: self.negative_stored.load(Relaxed),
+            negative_hits: self.negative_hits.load(Relaxed),
         }
     }
 }

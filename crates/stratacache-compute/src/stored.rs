@@ -22,6 +22,11 @@ use stratacache_core::{Bytes, Error, ErrorKind, Result};
 /// The first four bytes of a value stored with a freshness header.
 pub const MAGIC: [u8; 4] = [0xC1, b'S', b'C', b'F'];
 
+/// The first four bytes of a cached error ([`ComputeConfig::negative_ttl`](crate::ComputeConfig::negative_ttl)):
+/// `C1 53 43 4E` (`0xC1`, then `SCN`), then the version, the length of the kind's name (one
+/// byte), the kind's name ([`ErrorKind::as_str`]) and the message, in UTF-8.
+pub const NEGATIVE_MAGIC: [u8; 4] = [0xC1, b'S', b'C', b'N'];
+
 /// The header version this crate writes and reads.
 pub const VERSION: u8 = 1;
 
@@ -100,6 +105,38 @@ pub(crate) fn decode(stored: Bytes) -> Result<Entry> {
     })
 }
 
+/// A cached error of the computation.
+pub(crate) fn encode_error(error: &Error) -> Bytes {
+    let kind = error.kind().as_str();
+    let mut out = Vec::with_capacity(6 + kind.len() + error.message().len());
+    out.extend_from_slice(&NEGATIVE_MAGIC);
+    out.push(VERSION);
+    out.push(u8::try_from(kind.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(error.message().as_bytes());
+    Bytes::from(out)
+}
+
+/// The cached error `stored` holds, if it is one (an unreadable one reads as a backend error
+/// saying so: it is not a value either).
+pub(crate) fn negative(stored: &[u8]) -> Option<Error> {
+    let rest = stored.strip_prefix(&NEGATIVE_MAGIC)?;
+    let parsed = (|| {
+        let (&version, rest) = rest.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        let kind = std::str::from_utf8(rest.get(..usize::from(len))?).ok()?;
+        let message = std::str::from_utf8(&rest[usize::from(len)..]).ok()?;
+        let kind = ErrorKind::ALL.into_iter().find(|k| k.as_str() == kind)?;
+        (version == VERSION).then(|| Error::new(kind, message.to_owned()))
+    })();
+    Some(parsed.unwrap_or_else(|| {
+        Error::new(
+            ErrorKind::Backend,
+            "a cached error of the computation could not be read",
+        )
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +163,21 @@ mod tests {
             let entry = decode(Bytes::copy_from_slice(plain)).unwrap();
             assert_eq!((&entry.value[..], entry.fresh_until), (plain, None));
         }
+    }
+
+    #[test]
+    fn a_cached_error_round_trips_and_is_no_value() {
+        let error = Error::new(ErrorKind::Unavailable, "the model is down");
+        let stored = encode_error(&error);
+        let read = negative(&stored).expect("an error");
+        assert_eq!(
+            (read.kind(), read.message()),
+            (ErrorKind::Unavailable, "the model is down")
+        );
+        assert!(negative(&encode(b"v", None, Duration::ZERO)).is_none());
+        assert!(negative(b"plain").is_none());
+        let cut = negative(b"\xC1SCN\x01\x09unav").expect("still no value");
+        assert_eq!(cut.kind(), ErrorKind::Backend);
     }
 
     #[test]

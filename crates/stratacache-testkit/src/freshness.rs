@@ -2,7 +2,8 @@
 //! refreshes a fresh value early; stale-while-revalidate serves the old value while one caller
 //! refreshes it (inline, or in the background); stale-if-error serves the last value within its
 //! window when the computation fails; plain reads see values without their header and treat a
-//! value past its TTL as expired.
+//! value past its TTL as expired; negative caching answers a computation's error without
+//! computing until its own TTL.
 //!
 //! [`run`] builds a fresh, empty cache for each case and runs every case of [`case_names`]; like
 //! the conformance suite it runs them all and panics once at the end, listing each failure.
@@ -34,6 +35,7 @@ const CASES: &[&str] = &[
     "background_revalidation_answers_at_once",
     "stale_if_error_serves_the_last_value_within_its_window",
     "plain_reads_see_the_value_and_its_expiry",
+    "negative_caching_answers_the_error_until_its_ttl",
 ];
 
 /// The names of the freshness cases, in running order.
@@ -63,6 +65,7 @@ async fn case(name: &str, cache: SharedCache) {
         "background_revalidation_answers_at_once" => background_revalidation(cache).await,
         "stale_if_error_serves_the_last_value_within_its_window" => stale_if_error(cache).await,
         "plain_reads_see_the_value_and_its_expiry" => plain_reads(cache).await,
+        "negative_caching_answers_the_error_until_its_ttl" => negative_caching(cache).await,
         other => unreachable!("no freshness case {other}"),
     }
 }
@@ -353,4 +356,45 @@ async fn plain_reads(cache: SharedCache) {
     );
     assert_eq!(compute.get_many(&["p:doc"]).await.expect("get_many"), vec![None]);
     assert_eq!(compute.get_with_ttl("p:doc").await.expect("get_with_ttl"), None);
+}
+
+/// With `negative_ttl`, a computation's error is stored and answered (same kind and message)
+/// without computing until that TTL; plain reads see no value; then the key computes again.
+async fn negative_caching(cache: SharedCache) {
+    let ttl = Duration::from_millis(400);
+    let config = ComputeConfig {
+        negative_ttl: ttl,
+        ..ComputeConfig::default()
+    };
+    let compute = ComputeCache::with_config(cache, config).expect("valid");
+    let started = Instant::now();
+    let first = compute
+        .get_or_compute("n:model", Ttl::secs(60), failing)
+        .await
+        .expect_err("the computation's error");
+    let cached = compute
+        .get_or_compute("n:model", Ttl::secs(60), || async {
+            panic!("the error is cached: no computation")
+        })
+        .await
+        .expect_err("the cached error");
+    assert_eq!((cached.kind(), cached.message()), (first.kind(), first.message()));
+    assert_eq!(
+        compute.get("n:model").await.expect("get"),
+        None,
+        "an error is no value"
+    );
+    assert!(!compute.exists("p:other").await.expect("exists"));
+    let stats = compute.compute_stats();
+    assert_eq!(
+        (stats.negative_stored, stats.negative_hits, stats.computations),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    past(started, ttl).await;
+    let value = compute
+        .get_or_compute("n:model", Ttl::secs(60), || async { Ok(value("back")) })
+        .await
+        .expect("computed again");
+    assert_eq!(value, "back");
 }
