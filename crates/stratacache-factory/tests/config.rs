@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use stratacache_factory::{
     CacheConfig, ConfigError, ENV_VARS, Environment, HashAlgorithm, LogLevel, OVERRIDE_KEYS, PlaintextPolicy,
-    Preset, recommend_preset,
+    Preset, WaitPolicy, recommend_preset,
 };
 
 fn resolve(vars: &[(&str, &str)]) -> Result<CacheConfig, ConfigError> {
@@ -26,7 +26,16 @@ fn every_preset_resolves_to_the_reference_values() {
     for preset in Preset::ALL {
         let config = resolve(&[("CACHE_PRESET", preset.as_str())]).unwrap();
         assert_eq!(config, CacheConfig::preset(preset));
-        insta::assert_json_snapshot!(format!("preset_{}", preset.as_str()), config);
+        // The compute layer's own defaults in every preset (not a reference value; its settings
+        // grow with the compute layer, so they are compared rather than snapshotted).
+        assert_eq!(
+            config.compute,
+            stratacache_factory::ComputeConfig::default(),
+            "{preset}"
+        );
+        let mut shown = serde_json::to_value(&config).unwrap();
+        shown["compute"] = json!("[ComputeConfig::default()]");
+        insta::assert_json_snapshot!(format!("preset_{}", preset.as_str()), shown);
     }
 }
 
@@ -265,6 +274,36 @@ fn every_environment_variable_takes_effect() {
             vec![("CACHE_FLEET_DISCONNECTED_L1_TTL", "1.5".into())],
             Box::new(|c| c.fleet_disconnected_l1_ttl == Duration::from_millis(1500)),
         ),
+        (
+            "CACHE_COMPUTE_MAX_WAIT",
+            vec![("CACHE_COMPUTE_MAX_WAIT", "2.5".into())],
+            Box::new(|c| c.compute.max_wait == Duration::from_millis(2500)),
+        ),
+        (
+            "CACHE_COMPUTE_ON_WAIT_TIMEOUT",
+            vec![("CACHE_COMPUTE_ON_WAIT_TIMEOUT", "Fail".into())],
+            Box::new(|c| c.compute.on_wait_timeout == WaitPolicy::Fail),
+        ),
+        (
+            "CACHE_COMPUTE_TTL_JITTER",
+            vec![("CACHE_COMPUTE_TTL_JITTER", "0.1".into())],
+            Box::new(|c| c.compute.ttl_jitter == 0.1),
+        ),
+        (
+            "CACHE_COMPUTE_DISTRIBUTED",
+            vec![("CACHE_COMPUTE_DISTRIBUTED", "no".into())],
+            Box::new(|c| !c.compute.distributed),
+        ),
+        (
+            "CACHE_COMPUTE_LEASE",
+            vec![("CACHE_COMPUTE_LEASE", "12".into())],
+            Box::new(|c| c.compute.lease == Duration::from_secs(12)),
+        ),
+        (
+            "CACHE_COMPUTE_POLL_INTERVAL",
+            vec![("CACHE_COMPUTE_POLL_INTERVAL", "0.02".into())],
+            Box::new(|c| c.compute.poll_interval == Duration::from_millis(20)),
+        ),
     ];
     let covered: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
     for var in ENV_VARS {
@@ -353,6 +392,20 @@ fn every_override_key_takes_effect() {
         ("fleet_disconnected_l1_ttl", json!(2.5), |c| {
             json!(c.fleet_disconnected_l1_ttl.as_secs_f64())
         }),
+        (
+            "compute",
+            json!({"max_wait": 2.0, "on_wait_timeout": "fail", "ttl_jitter": 0.2, "distributed": false, "lease": 3.0, "poll_interval": 0.01}),
+            |c| {
+                json!({
+                    "max_wait": c.compute.max_wait.as_secs_f64(),
+                    "on_wait_timeout": c.compute.on_wait_timeout,
+                    "ttl_jitter": c.compute.ttl_jitter,
+                    "distributed": c.compute.distributed,
+                    "lease": c.compute.lease.as_secs_f64(),
+                    "poll_interval": c.compute.poll_interval.as_secs_f64(),
+                })
+            },
+        ),
     ];
     for key in OVERRIDE_KEYS {
         assert!(
@@ -398,6 +451,105 @@ fn every_override_key_takes_effect() {
         HashAlgorithm::Blake3
     );
     assert_eq!(LogLevel::Error.tracing_level(), tracing::Level::ERROR);
+}
+
+/// The `CACHE_COMPUTE_*` variables document what `ComputeConfig::validate` accepts (their ranges'
+/// bounds are accepted, values past them refused, naming the setting) and the defaults it has.
+#[test]
+fn compute_variables_document_the_compute_ranges_and_defaults() {
+    let defaults = serde_json::to_value(stratacache_factory::ComputeConfig::default()).unwrap();
+    let vars: Vec<_> = ENV_VARS
+        .iter()
+        .filter(|v| v.name.starts_with("CACHE_COMPUTE_"))
+        .collect();
+    assert_eq!(vars.len(), 6);
+    for var in vars {
+        let field = var.name["CACHE_COMPUTE_".len()..].to_ascii_lowercase();
+        // "(default X)" at the end of the description is the default.
+        let documented = var
+            .description
+            .rsplit_once("(default ")
+            .and_then(|(_, d)| d.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{}: no default in {:?}", var.name, var.description));
+        let default = &defaults[&field];
+        let same = match default {
+            Value::Number(n) => documented.parse::<f64>().ok() == n.as_f64(),
+            Value::Bool(b) => documented == b.to_string(),
+            Value::String(s) => documented == s,
+            other => panic!("{field}: {other}"),
+        };
+        assert!(
+            same,
+            "{}: documents {documented}, the default is {default}",
+            var.name
+        );
+        // "..., A..=B": both bounds accepted, beyond them refused as compute.<field>.
+        let Some((_, range)) = var.accepted.rsplit_once(", ") else {
+            continue;
+        };
+        let (lo, hi) = range.split_once("..=").unwrap();
+        let (lo, hi): (f64, f64) = (lo.parse().unwrap(), hi.parse().unwrap());
+        for ok in [lo, hi] {
+            let value = ok.to_string();
+            resolve(&[(var.name, &value)]).unwrap_or_else(|e| panic!("{}={value}: {e}", var.name));
+        }
+        for bad in [lo - lo.max(0.01) / 2.0, hi * 1.5] {
+            let value = bad.to_string();
+            let problems = match resolve(&[(var.name, &value)]) {
+                Ok(_) => panic!("{}={value} accepted", var.name),
+                Err(e) => e.problems().to_vec(),
+            };
+            let named = format!("compute.{field}");
+            assert!(
+                problems.iter().any(|p| p.field == named || p.field == var.name),
+                "{}={value}: {problems:?}",
+                var.name
+            );
+        }
+    }
+}
+
+/// A `compute` override changes only the settings it names, after the variables.
+#[test]
+fn the_compute_override_merges_into_the_settings() {
+    let c = resolve(&[
+        ("CACHE_COMPUTE_LEASE", "9"),
+        ("CACHE_COMPUTE_TTL_JITTER", "0.25"),
+        ("CACHE_CUSTOM_CONFIG", r#"{"compute": {"ttl_jitter": 0.1}}"#),
+    ])
+    .unwrap();
+    assert_eq!(c.compute.lease, Duration::from_secs(9));
+    assert_eq!(c.compute.ttl_jitter, 0.1);
+    assert_eq!(c.compute.max_wait, stratacache_compute::DEFAULT_MAX_WAIT);
+    // Serialized with the rest of the configuration, and read back.
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["compute"]["lease"], json!(9));
+    let back: CacheConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(back.compute, c.compute);
+    // A configuration written before the compute settings existed still reads, with defaults.
+    let mut old = serde_json::to_value(CacheConfig::preset(Preset::Simple)).unwrap();
+    old.as_object_mut().unwrap().remove("compute");
+    let old: CacheConfig = serde_json::from_value(old).unwrap();
+    assert_eq!(old.compute, stratacache_factory::ComputeConfig::default());
+    // An unknown setting lists the settings there are (whatever they are) and suggests one.
+    let err = resolve(&[("CACHE_CUSTOM_CONFIG", r#"{"compute": {"max_wiat": 2}}"#)]).unwrap_err();
+    let problem = &err.problems()[0];
+    assert_eq!(
+        (problem.field.as_str(), problem.value.as_str()),
+        ("compute", "unknown setting \"max_wiat\"")
+    );
+    assert!(problem.accepted.contains("did you mean `max_wait`?"), "{problem}");
+    for setting in serde_json::to_value(stratacache_factory::ComputeConfig::default())
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+    {
+        assert!(
+            problem.accepted.contains(setting.as_str()),
+            "{setting}: {problem}"
+        );
+    }
 }
 
 /// Bad inputs: each row fails at start with every problem named (snapshot of the messages).
@@ -522,6 +674,37 @@ fn bad_inputs_are_reported_with_field_value_and_range() {
         (
             "fleet staleness bound zero",
             vec![("CACHE_FLEET_DISCONNECTED_L1_TTL", "0")],
+        ),
+        (
+            "compute variables that do not parse",
+            vec![
+                ("CACHE_COMPUTE_MAX_WAIT", "soon"),
+                ("CACHE_COMPUTE_LEASE", "-1"),
+                ("CACHE_COMPUTE_POLL_INTERVAL", "fast"),
+                ("CACHE_COMPUTE_TTL_JITTER", "a bit"),
+                ("CACHE_COMPUTE_DISTRIBUTED", "everywhere"),
+                ("CACHE_COMPUTE_ON_WAIT_TIMEOUT", "give_up"),
+            ],
+        ),
+        (
+            "compute settings out of range, all at once",
+            vec![
+                ("CACHE_COMPUTE_MAX_WAIT", "7200"),
+                ("CACHE_COMPUTE_LEASE", "0.01"),
+                ("CACHE_COMPUTE_POLL_INTERVAL", "5"),
+                ("CACHE_COMPUTE_TTL_JITTER", "0.9"),
+            ],
+        ),
+        (
+            "compute overrides of the wrong type",
+            vec![(
+                "CACHE_CUSTOM_CONFIG",
+                r#"{"compute": {"lease": "long", "on_wait_timeout": "retry"}}"#,
+            )],
+        ),
+        (
+            "compute override not an object",
+            vec![("CACHE_CUSTOM_CONFIG", r#"{"compute": 30, "default_ttl": 0}"#)],
         ),
     ];
     let mut report = String::new();
