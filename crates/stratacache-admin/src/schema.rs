@@ -41,6 +41,10 @@ pub struct CacheStatus {
     /// cache without Redis.
     #[serde(default)]
     pub fleet: Option<FleetSection>,
+    /// Compute-on-miss (`get_or_compute` on the built cache and its AI cache): what it is doing
+    /// and what it counted; `null` for a cache not built by the factory.
+    #[serde(default)]
+    pub compute: Option<ComputeSection>,
     /// The application's registered caches.
     pub registry: RegistrySection,
     /// When the status was taken, ISO 8601 UTC.
@@ -243,6 +247,22 @@ pub struct FleetSection {
     /// apply errors.
     #[schema(value_type = Object)]
     pub counters: Value,
+}
+
+/// The `compute` section of the status (also the `compute` object of `/internal/cache/metrics`):
+/// the factory's `ComputeStatus`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ComputeSection {
+    /// Keys being computed in this process right now.
+    pub computing: u64,
+    /// Callers of this process waiting for another caller's computation right now.
+    pub waiting: u64,
+    /// Every counter of the compute layer since start, by name (snake_case): `hits` (calls
+    /// answered from the cache), `computations`, `coalesced` (callers that received another's
+    /// outcome), `takeovers`, `wait_timeouts`, `errors`, `store_errors`, `read_errors`,
+    /// `superseded`, `remote_waits` (flights that waited for another process's lease),
+    /// `lease_takeovers`, `lease_errors`, and any counter the compute layer adds later.
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// The `registry` section of the status.

@@ -1,14 +1,17 @@
 //! [`AiResponseCache`]: typed AI responses keyed by (text, operation, options), with the active
-//! preset's per-operation TTLs applied on write.
+//! preset's per-operation TTLs applied on write, and computed once per key fleet-wide on a miss
+//! ([`AiResponseCache::get_or_compute`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use stratacache_compute::{ComputeCache, Source};
 use stratacache_core::{Bytes, Cache, Error, ErrorKind, Result, SharedCache, Ttl};
 use stratacache_keys::{AiKeyBuilder, KeyGenObserver, KeyScheme, TextTier, TextTiers};
 
@@ -22,11 +25,14 @@ pub use counters::{OTHER_OPERATIONS, UNLISTED_OPERATIONS};
 /// Hits, misses and writes of one AI operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct OperationMetrics {
-    /// Reads that found a response.
+    /// Reads that found a response ([`get`](AiResponseCache::get), and
+    /// [`get_or_compute`](AiResponseCache::get_or_compute) answered from the cache).
     pub hits: u64,
-    /// Reads that found nothing.
+    /// Reads that found nothing (a `get_or_compute` that computed, waited for another caller's
+    /// computation or failed counts one).
     pub misses: u64,
-    /// Responses stored.
+    /// Responses stored ([`set`](AiResponseCache::set), and responses computed by this caller
+    /// of `get_or_compute`).
     pub sets: u64,
     /// `hits / (hits + misses)`, `None` before the first read.
     pub hit_ratio: Option<f64>,
@@ -45,6 +51,17 @@ pub struct AiMetrics {
     pub by_text_tier: BTreeMap<String, OperationMetrics>,
     /// Keys removed by [`AiResponseCache::invalidate_by_operation`], by operation.
     pub invalidated: BTreeMap<String, u64>,
+}
+
+/// A response of [`AiResponseCache::fetch`] and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AiFetched<T> {
+    /// The response.
+    pub response: T,
+    /// Where it came from: the cache, this caller's computation, or another caller's (in this
+    /// process, or in another one holding the key's lease).
+    pub source: Source,
 }
 
 /// A cache of AI responses (the reference system's `AIResponseCache`).
@@ -73,8 +90,16 @@ pub struct AiMetrics {
 /// assert_eq!(ai.metrics().by_operation["summarize"].hits, 1);
 /// # Ok(()) }
 /// ```
+///
+/// [`get_or_compute`](Self::get_or_compute) returns the cached response or calls the model once
+/// for every caller that asks for the same key at the same time, in this process and (through the
+/// key's lease on Redis) in every process of the fleet, and stores the response with the
+/// operation's TTL.
 pub struct AiResponseCache {
+    /// The compute layer (outermost): every read and write goes through it, so that writes
+    /// supersede computations in flight.
     cache: SharedCache,
+    compute: Arc<ComputeCache<SharedCache>>,
     keys: AiKeyBuilder,
     tiers: TextTiers,
     settings: AiSettings,
@@ -95,16 +120,27 @@ impl fmt::Debug for AiResponseCache {
 
 impl AiResponseCache {
     /// An AI cache over `cache` with `settings`; `default_ttl` for operations without their own.
+    /// `cache` is wrapped in a [`ComputeCache`] of its own with the default settings, for
+    /// [`get_or_compute`](Self::get_or_compute); [`from_built`](Self::from_built) shares the built
+    /// cache's instead.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Configuration`] for settings the key builder or the tiers refuse.
     pub fn new(cache: SharedCache, settings: &AiSettings, default_ttl: Duration) -> Result<Self> {
-        Self::with_keys(cache, settings, default_ttl, None, None)
+        Self::with_keys(
+            Arc::new(ComputeCache::new(cache)),
+            settings,
+            default_ttl,
+            None,
+            None,
+        )
     }
 
     /// The AI cache of a built cache: its stack, AI settings and default TTL; key generation
-    /// timed by its monitor; hashed keys keyed with a secret derived from its encryption key.
+    /// timed by its monitor; hashed keys keyed with a secret derived from its encryption key;
+    /// its compute layer ([`BuiltCache::compute`](crate::BuiltCache::compute)), whose settings
+    /// and counters it shares.
     ///
     /// # Errors
     ///
@@ -124,7 +160,7 @@ impl AiResponseCache {
         let secret = None;
         let observer = built.monitor.clone().map(|m| m as Arc<dyn KeyGenObserver>);
         Self::with_keys(
-            Arc::clone(&built.cache),
+            Arc::clone(&built.compute),
             &config.ai,
             config.default_ttl,
             secret,
@@ -133,7 +169,7 @@ impl AiResponseCache {
     }
 
     fn with_keys(
-        cache: SharedCache,
+        compute: Arc<ComputeCache<SharedCache>>,
         settings: &AiSettings,
         default_ttl: Duration,
         secret: Option<[u8; 32]>,
@@ -156,7 +192,8 @@ impl AiResponseCache {
         let t = settings.text_size_tiers;
         let tiers = TextTiers::new(t.small, t.medium, t.large)?;
         Ok(Self {
-            cache,
+            cache: compute.clone(),
+            compute,
             keys,
             tiers,
             settings: settings.clone(),
@@ -213,16 +250,7 @@ impl AiResponseCache {
             text,
             if found.is_some() { Event::Hit } else { Event::Miss },
         );
-        found
-            .map(|bytes| {
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::new(
-                        ErrorKind::Serialization,
-                        format!("cached {operation} response: {e}"),
-                    )
-                })
-            })
-            .transpose()
+        found.map(|bytes| decode(operation, &bytes)).transpose()
     }
 
     /// Stores `response` with the operation's TTL, and returns that TTL.
@@ -239,12 +267,120 @@ impl AiResponseCache {
         response: &T,
     ) -> Result<Duration> {
         let key = self.key(text, operation, options)?;
-        let bytes = serde_json::to_vec(response)
-            .map_err(|e| Error::new(ErrorKind::Serialization, format!("{operation} response: {e}")))?;
+        let bytes = encode(operation, response)?;
         let ttl = self.ttl_for(operation);
         self.cache.set(&key, Bytes::from(bytes), Ttl::After(ttl)).await?;
         self.count(operation, text, Event::Set);
         Ok(ttl)
+    }
+
+    /// The cached response to `operation` on `text` with `options`, or the one `compute`
+    /// returns (the model call), stored as JSON with the operation's TTL
+    /// ([`ttl_for`](Self::ttl_for), shortened by the configured `ttl_jitter`). Of the callers
+    /// asking for the same key at the same time, one computes and the others wait for its
+    /// response: in this process, and across processes sharing a Redis, through the key's lease
+    /// (`compute.distributed`). A failed computation is returned to every caller that waited for
+    /// it and is not cached.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> stratacache_core::Result<()> {
+    /// use serde_json::{json, Map, Value};
+    /// use stratacache_factory::{AiResponseCache, CacheFactory};
+    ///
+    /// let built = CacheFactory::for_ai_app(None).await?;
+    /// let ai = AiResponseCache::from_built(&built)?;
+    /// let options = Map::new();
+    /// let summary: Value = ai
+    ///     .get_or_compute("A long article ...", "summarize", &options, || async {
+    ///         // The model call: made once per key, however many callers ask at the same time.
+    ///         Ok(json!({"summary": "short"}))
+    ///     })
+    ///     .await?;
+    /// assert_eq!(summary, json!({"summary": "short"}));
+    /// let key = ai.key("A long article ...", "summarize", &options)?;
+    /// let ttl = stratacache_core::Cache::ttl(built.cache.as_ref(), &key).await?;
+    /// let secs = ttl.and_then(|e| e.duration()).map(|d| d.as_secs());
+    /// assert!(matches!(secs, Some(1790..=1800)), "{ttl:?}"); // summarize's TTL
+    /// assert_eq!(built.compute_stats().computations, 1);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`key`](Self::key) (before anything is computed); the computation's error (this
+    /// caller's or the one it waited for); [`ErrorKind::Serialization`] when the response does
+    /// not serialize to JSON that reads back as a `T`, or the cached one is not a `T`; a
+    /// [`ErrorKind::Timeout`] after `max_wait` under `on_wait_timeout: fail`.
+    pub async fn get_or_compute<T, F, Fut>(
+        &self,
+        text: &str,
+        operation: &str,
+        options: &Map<String, Value>,
+        compute: F,
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Send,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        Ok(self.fetch(text, operation, options, compute).await?.response)
+    }
+
+    /// [`get_or_compute`](Self::get_or_compute), telling where the response came from.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_or_compute`](Self::get_or_compute).
+    pub async fn fetch<T, F, Fut>(
+        &self,
+        text: &str,
+        operation: &str,
+        options: &Map<String, Value>,
+        compute: F,
+    ) -> Result<AiFetched<T>>
+    where
+        T: Serialize + DeserializeOwned + Send,
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        let key = self.key(text, operation, options)?;
+        let ttl = Ttl::After(self.ttl_for(operation));
+        let mut computed = None;
+        let fetched = self
+            .compute
+            .fetch(&key, ttl, || async {
+                let response = compute().await?;
+                let bytes = encode(operation, &response)?;
+                // What is stored must read back as a `T`: checked before it is stored.
+                computed = Some(decode::<T>(operation, &bytes)?);
+                Ok(Bytes::from(bytes))
+            })
+            .await;
+        let fetched = match fetched {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                self.count(operation, text, Event::Miss);
+                return Err(e);
+            }
+        };
+        match fetched.source {
+            Source::Computed => {
+                self.count(operation, text, Event::Miss);
+                self.count(operation, text, Event::Set);
+            }
+            Source::Shared => self.count(operation, text, Event::Miss),
+            // The cache, and whatever other sources the compute layer may name (a stale value
+            // served, say): a response was found.
+            _ => self.count(operation, text, Event::Hit),
+        }
+        let response = match computed {
+            Some(response) => response,
+            None => decode(operation, &fetched.value)?,
+        };
+        Ok(AiFetched {
+            response,
+            source: fetched.source,
+        })
     }
 
     /// Removes every cached response of `operation` and returns how many were removed.
@@ -279,4 +415,20 @@ impl AiResponseCache {
     fn count(&self, operation: &str, text: &str, event: Event) {
         self.counters.count(operation, self.tiers.tier_of(text), event);
     }
+}
+
+/// A response as stored: JSON.
+fn encode<T: Serialize + ?Sized>(operation: &str, response: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(response)
+        .map_err(|e| Error::new(ErrorKind::Serialization, format!("{operation} response: {e}")))
+}
+
+/// A stored response.
+fn decode<T: DeserializeOwned>(operation: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::Serialization,
+            format!("cached {operation} response: {e}"),
+        )
+    })
 }

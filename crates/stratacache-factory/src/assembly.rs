@@ -2,7 +2,7 @@
 //! outermost first:
 //!
 //! ```text
-//! monitoring → compression → encryption → failover → tiered → memory | redis
+//! compute → monitoring → compression → encryption → failover → tiered → memory | redis
 //! ```
 //!
 //! [`assemble`] nests one call per layer in that order, and the sections below follow it, one per
@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use stratacache_compute::ComputeCache;
 use stratacache_core::{Error, LayerExt, Result, SharedCache};
 use stratacache_memory::MemoryCache;
 use stratacache_monitor::{Monitor, MonitorConfig, Monitored, MonitoringLayer};
@@ -26,7 +27,8 @@ use crate::preset::Preset;
 
 /// Every layer a built cache can have, outermost first. [`BuiltCache::layers`] lists some of them,
 /// always in this order.
-pub const LAYER_ORDER: [&str; 7] = [
+pub const LAYER_ORDER: [&str; 8] = [
+    "compute",
     "monitoring",
     "compression",
     "encryption",
@@ -42,12 +44,16 @@ pub(crate) async fn assemble(config: CacheConfig) -> Result<BuiltCache> {
     let started = Instant::now();
     config.validate()?;
     warn_about_security(&config);
-    let stack = monitoring(
+    let (stack, compute) = compute(
         &config,
-        compression(&config, encryption(&config, backend(&config).await?)?)?,
+        monitoring(
+            &config,
+            compression(&config, encryption(&config, backend(&config).await?)?)?,
+        )?,
     )?;
     Ok(BuiltCache {
         cache: stack.cache,
+        compute,
         config,
         monitor: stack.monitor,
         monitored: stack.monitored,
@@ -113,6 +119,25 @@ impl Stack {
         self.cache = wrap(self.cache.clone());
         self.layers.insert(0, name);
     }
+}
+
+// ---- compute: get_or_compute, over everything (monitoring included) ----
+
+/// The compute layer, always: [`BuiltCache::get_or_compute`] with the `compute` settings.
+///
+/// Outermost, so that every write through [`BuiltCache::cache`] (the application's, the admin
+/// API's, the AI cache's) passes it and supersedes the computations of the keys it changes. Above
+/// monitoring, so that the monitor measures what the computations cost the backend (each read and
+/// store a `get_or_compute` makes, the second look of a computing caller and the polls of one
+/// waiting for another process included) and never a computation's own time: a two-second model
+/// call would otherwise be recorded as a two-second `get`. What the callers of `get_or_compute`
+/// saw (answered from the cache, computed, coalesced, waited for another process) is counted by
+/// the layer itself ([`BuiltCache::compute_status`]), next to the monitor's figures in the admin
+/// API.
+fn compute(config: &CacheConfig, mut stack: Stack) -> Result<(Stack, Arc<ComputeCache<SharedCache>>)> {
+    let compute = Arc::new(ComputeCache::with_config(stack.cache.clone(), config.compute)?);
+    stack.wrap("compute", |_| compute.clone());
+    Ok((stack, compute))
 }
 
 // ---- monitoring: measures what callers see, including the cost of every layer below ----

@@ -365,6 +365,14 @@ pub struct CacheConfig {
         with = "stratacache_core::serde_secs"
     )]
     pub fleet_disconnected_l1_ttl: Duration,
+    /// Compute-on-miss ([`BuiltCache::get_or_compute`](crate::BuiltCache::get_or_compute)): how
+    /// long callers wait for another's computation and what they do then, the lease that
+    /// coalesces computations across processes, and the TTL jitter of computed entries (the
+    /// `compute` override key, `CACHE_COMPUTE_*` variables; default
+    /// [`ComputeConfig::default`](stratacache_compute::ComputeConfig::default)). In JSON, an
+    /// object with durations in seconds.
+    #[serde(default)]
+    pub compute: stratacache_compute::ComputeConfig,
 }
 
 /// The default [`CacheConfig::fleet_disconnected_l1_ttl`]: 5 s.
@@ -519,6 +527,7 @@ impl CacheConfig {
             ));
         }
         self.check_ai(p);
+        crate::compute::check(&self.compute, p);
         self.check_redis(p);
         crate::env::check_encryption(self, p);
         if let Err(e) = validate_namespace(&self.namespace) {

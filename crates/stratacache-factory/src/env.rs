@@ -23,7 +23,7 @@ pub struct EnvVar {
     pub description: &'static str,
 }
 
-const BOOL: &str = "true/1/yes/on or false/0/no/off";
+pub(crate) const BOOL: &str = "true/1/yes/on or false/0/no/off";
 
 /// Every environment variable the factory reads, in documentation order.
 pub const ENV_VARS: &[EnvVar] = &[
@@ -122,6 +122,36 @@ pub const ENV_VARS: &[EnvVar] = &[
         accepted: "seconds, 0.01..=300",
         description: "how long memory-tier copies live while fleet invalidation is disconnected (default 5)",
     },
+    EnvVar {
+        name: "CACHE_COMPUTE_MAX_WAIT",
+        accepted: "seconds, 0.001..=3600",
+        description: "how long get_or_compute waits for another caller's computation of the same key before CACHE_COMPUTE_ON_WAIT_TIMEOUT applies (default 30)",
+    },
+    EnvVar {
+        name: "CACHE_COMPUTE_ON_WAIT_TIMEOUT",
+        accepted: "compute_self or fail",
+        description: "what a caller does once it waited CACHE_COMPUTE_MAX_WAIT: replace the slow computation with its own (the others wait for that one), or fail with a timeout (default compute_self)",
+    },
+    EnvVar {
+        name: "CACHE_COMPUTE_TTL_JITTER",
+        accepted: "a fraction, 0..=0.5",
+        description: "shortens the TTL of each entry get_or_compute stores by up to this fraction, at random, so that keys computed together do not expire together (default 0)",
+    },
+    EnvVar {
+        name: "CACHE_COMPUTE_DISTRIBUTED",
+        accepted: BOOL,
+        description: "coalesce get_or_compute across processes: the computing one holds the key's lease on Redis and the others wait for its value (default true)",
+    },
+    EnvVar {
+        name: "CACHE_COMPUTE_LEASE",
+        accepted: "seconds, 0.1..=600",
+        description: "how long a computing process's lease lasts unless renewed (it renews every third of it): a process that died is taken over after this (default 5)",
+    },
+    EnvVar {
+        name: "CACHE_COMPUTE_POLL_INTERVAL",
+        accepted: "seconds, 0.001..=1",
+        description: "how often a process waiting for another's computation looks for the value, each wait jittered by ±50 % (default 0.005)",
+    },
 ];
 
 /// A key of `CACHE_CUSTOM_CONFIG`.
@@ -190,10 +220,15 @@ pub const OVERRIDE_KEYS: &[OverrideKey] = &[
     ),
     key("fleet_invalidation", "true or false", false),
     key("fleet_disconnected_l1_ttl", "seconds, 0.01..=300", false),
+    key(
+        "compute",
+        "{\"max_wait\": seconds 0.001..=3600, \"on_wait_timeout\": \"compute_self\" | \"fail\", \"ttl_jitter\": 0..=0.5, \"distributed\": true | false, \"lease\": seconds 0.1..=600, \"poll_interval\": seconds 0.001..=1}, merged into the current settings",
+        false,
+    ),
 ];
 
 /// Parses a boolean environment value.
-fn parse_bool(v: &str) -> Option<bool> {
+pub(crate) fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Some(true),
         "false" | "0" | "no" | "off" => Some(false),
@@ -336,6 +371,7 @@ impl CacheConfig {
                 )),
             }
         }
+        crate::compute::apply_env(&mut self.compute, get, p);
         if let Some(v) = get("REDIS_ENCRYPTION_PLAINTEXT") {
             match v.parse::<PlaintextPolicy>() {
                 Ok(policy) => self.encryption.plaintext_policy = policy,
@@ -521,6 +557,7 @@ impl CacheConfig {
                 "enable_l1_cache" => set(&mut self.enable_l1_cache, parsed.get()),
                 "fleet_invalidation" => set(&mut self.fleet_invalidation, parsed.get()),
                 "fleet_disconnected_l1_ttl" => set(&mut self.fleet_disconnected_l1_ttl, parsed.seconds()),
+                "compute" => crate::compute::apply_override(&mut self.compute, value, spec.accepted, p),
                 other => parsed.problem(other.to_owned(), "a key listed but not handled".to_owned()),
             }
         }

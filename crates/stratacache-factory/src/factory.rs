@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use stratacache_compute::ComputeCache;
 use stratacache_core::{BackendServer, Cache, Result, SharedCache};
 use stratacache_monitor::{Monitor, Monitored};
 
@@ -45,8 +46,13 @@ impl Backend {
 /// to observe it.
 #[derive(Clone)]
 pub struct BuiltCache {
-    /// The assembled stack, outermost layer first as listed in [`layers`](Self::layers).
+    /// The assembled stack, outermost layer first as listed in [`layers`](Self::layers): the
+    /// [`compute`](Self::compute) layer, so that its writes supersede computations in flight.
     pub cache: SharedCache,
+    /// The outermost layer with its type: [`get_or_compute`](Self::get_or_compute) and its
+    /// variants, [`ComputeCache::compute_stats`], [`computing`](ComputeCache::computing) and
+    /// [`waiting`](ComputeCache::waiting). [`cache`](Self::cache) is this same layer.
+    pub compute: Arc<ComputeCache<SharedCache>>,
     /// The configuration it was built from.
     pub config: CacheConfig,
     /// The monitor, when `enable_monitoring` is on.
@@ -55,8 +61,8 @@ pub struct BuiltCache {
     pub(crate) monitored: Option<Arc<Monitored<SharedCache>>>,
     /// The configured backend.
     pub backend: Backend,
-    /// The layers, outermost first (e.g. `["monitoring", "compression", "encryption",
-    /// "failover", "tiered", "redis"]`).
+    /// The layers, outermost first (e.g. `["compute", "monitoring", "compression",
+    /// "encryption", "failover", "tiered", "memory", "redis"]`).
     pub layers: Vec<&'static str>,
     /// Why the cache started on its memory fallback, when Redis could not be reached at start.
     pub degraded: Option<String>,
@@ -184,7 +190,7 @@ impl BuiltCache {
 /// let built = CacheFactory::for_web_app(None).await?;
 /// built.cache.set("greeting", "hello".into(), Ttl::Default).await?;
 /// assert_eq!(built.cache.get("greeting").await?.as_deref(), Some(&b"hello"[..]));
-/// assert_eq!(built.layers, ["monitoring", "compression", "memory"]);
+/// assert_eq!(built.layers, ["compute", "monitoring", "compression", "memory"]);
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -238,8 +244,9 @@ impl CacheFactory {
     }
 
     /// Assembles the stack of `config`, outermost first ([`LAYER_ORDER`](crate::LAYER_ORDER)):
-    /// monitoring (when enabled), compression, encryption (when a key is configured), then the
-    /// backend: a memory cache, or a failover in front of Redis (with a memory tier unless
+    /// compute (always: [`BuiltCache::get_or_compute`] with the `compute` settings), monitoring
+    /// (when enabled), compression, encryption (when a key is configured), then the backend: a
+    /// memory cache, or a failover in front of Redis (with a memory tier unless
     /// `enable_l1_cache` is off).
     ///
     /// When Redis cannot be reached (connection refused or timed out), the cache starts on its

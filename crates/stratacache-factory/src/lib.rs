@@ -4,6 +4,7 @@
 
 mod ai;
 mod assembly;
+mod compute;
 pub mod config;
 mod env;
 mod factory;
@@ -16,8 +17,11 @@ pub mod registry;
 #[cfg(all(feature = "redis", feature = "crypto"))]
 mod rotation;
 
-pub use ai::{AiMetrics, AiResponseCache, OTHER_OPERATIONS, OperationMetrics, UNLISTED_OPERATIONS};
+pub use ai::{
+    AiFetched, AiMetrics, AiResponseCache, OTHER_OPERATIONS, OperationMetrics, UNLISTED_OPERATIONS,
+};
 pub use assembly::LAYER_ORDER;
+pub use compute::ComputeStatus;
 pub use config::{
     AiSettings, CacheConfig, EncryptionSettings, HashAlgorithm, LogLevel, PlaintextPolicy, TierSizes,
 };
@@ -34,6 +38,8 @@ pub use registry::{CacheRegistry, Closer, RegisteredCache, ShutdownReport};
 #[cfg(all(feature = "redis", feature = "crypto"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "crypto"))))]
 pub use rotation::{reencrypt_from_env, reencrypt_from_env_with};
+pub use stratacache_compute;
+pub use stratacache_compute::{ComputeCache, ComputeConfig, ComputeStats, Fetched, Source, WaitPolicy};
 pub use stratacache_core;
 pub use stratacache_core::Secret;
 pub use stratacache_core::{BackendServer, ServerAuth, ServerStatus};

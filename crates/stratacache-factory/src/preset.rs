@@ -486,6 +486,7 @@ pub(crate) fn values(preset: Preset) -> CacheConfig {
         redis_database: None,
         fleet_invalidation: true,
         fleet_disconnected_l1_ttl: crate::config::DEFAULT_FLEET_DISCONNECTED_L1_TTL,
+        compute: stratacache_compute::ComputeConfig::default(),
     }
 }
 

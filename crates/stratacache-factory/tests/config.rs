@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use stratacache_factory::{
     CacheConfig, ConfigError, ENV_VARS, Environment, HashAlgorithm, LogLevel, OVERRIDE_KEYS, PlaintextPolicy,
-    Preset, recommend_preset,
+    Preset, WaitPolicy, recommend_preset,
 };
 
 fn resolve(vars: &[(&str, &str)]) -> Result<CacheConfig, ConfigError> {
@@ -26,7 +26,16 @@ fn every_preset_resolves_to_the_reference_values() {
     for preset in Preset::ALL {
         let config = resolve(&[("CACHE_PRESET", preset.as_str())]).unwrap();
         assert_eq!(config, CacheConfig::preset(preset));
-        insta::assert_json_snapshot!(format!("preset_{}", preset.as_str()), config);
+        // The compute layer's own defaults in every preset (not a reference value; its settings
+        // grow with the compute layer, so they are compared rather than snapshotted).
+        assert_eq!(
+            config.compute,
+            stratacache_factory::ComputeConfig::default(),
+            "{preset}"
+        );
+        let mut shown = serde_json::to_value(&config).unwrap();
+        shown["compute"] = json!("[ComputeConfig::default()]");
+        insta::assert_json_snapshot!(format!("preset_{}", preset.as_str()), shown);
     }
 }
 
@@ -265,6 +274,36 @@ fn every_environment_variable_takes_effect() {
             vec![("CACHE_FLEET_DISCONNECTED_L1_TTL", "1.5".into())],
             Box::new(|c| c.fleet_disconnected_l1_ttl == Duration::from_millis(1500)),
         ),
+        (
+            "CACHE_COMPUTE_MAX_WAIT",
+            vec![("CACHE_COMPUTE_MAX_WAIT", "2.5".into())],
+            Box::new(|c| c.compute.max_wait == Duration::from_millis(2500)),
+        ),
+        (
+            "CACHE_COMPUTE_ON_WAIT_TIMEOUT",
+            vec![("CACHE_COMPUTE_ON_WAIT_TIMEOUT", "Fail".into())],
+            Box::new(|c| c.compute.on_wait_timeout == WaitPolicy::Fail),
+        ),
+        (
+            "CACHE_COMPUTE_TTL_JITTER",
+            vec![("CACHE_COMPUTE_TTL_JITTER", "0.1".into())],
+            Box::new(|c| c.compute.ttl_jitter == 0.1),
+        ),
+        (
+            "CACHE_COMPUTE_DISTRIBUTED",
+            vec![("CACHE_COMPUTE_DISTRIBUTED", "no".into())],
+            Box::new(|c| !c.compute.distributed),
+        ),
+        (
+            "CACHE_COMPUTE_LEASE",
+            vec![("CACHE_COMPUTE_LEASE", "12".into())],
+            Box::new(|c| c.compute.lease == Duration::from_secs(12)),
+        ),
+        (
+            "CACHE_COMPUTE_POLL_INTERVAL",
+            vec![("CACHE_COMPUTE_POLL_INTERVAL", "0.02".into())],
+            Box::new(|c| c.compute.poll_interval == Duration::from_millis(20)),
+        ),
     ];
     let covered: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
     for var in ENV_VARS {
@@ -353,6 +392,20 @@ fn every_override_key_takes_effect() {
         ("fleet_disconnected_l1_ttl", json!(2.5), |c| {
             json!(c.fleet_disconnected_l1_ttl.as_secs_f64())
         }),
+        (
+            "compute",
+            json!({"max_wait": 2.0, "on_wait_timeout": "fail", "ttl_jitter": 0.2, "distributed": false, "lease": 3.0, "poll_interval": 0.01}),
+            |c| {
+                json!({
+                    "max_wait": c.compute.max_wait.as_secs_f64(),
+                    "on_wait_timeout": c.compute.on_wait_timeout,
+                    "ttl_jitter": c.compute.ttl_jitter,
+                    "distributed": c.compute.distributed,
+                    "lease": c.compute.lease.as_secs_f64(),
+                    "poll_interval": c.compute.poll_interval.as_secs_f64(),
+                })
+            },
+        ),
     ];
     for key in OVERRIDE_KEYS {
         assert!(
@@ -522,6 +575,37 @@ fn bad_inputs_are_reported_with_field_value_and_range() {
         (
             "fleet staleness bound zero",
             vec![("CACHE_FLEET_DISCONNECTED_L1_TTL", "0")],
+        ),
+        (
+            "compute variables that do not parse",
+            vec![
+                ("CACHE_COMPUTE_MAX_WAIT", "soon"),
+                ("CACHE_COMPUTE_LEASE", "-1"),
+                ("CACHE_COMPUTE_POLL_INTERVAL", "fast"),
+                ("CACHE_COMPUTE_TTL_JITTER", "a bit"),
+                ("CACHE_COMPUTE_DISTRIBUTED", "everywhere"),
+                ("CACHE_COMPUTE_ON_WAIT_TIMEOUT", "give_up"),
+            ],
+        ),
+        (
+            "compute settings out of range, all at once",
+            vec![
+                ("CACHE_COMPUTE_MAX_WAIT", "7200"),
+                ("CACHE_COMPUTE_LEASE", "0.01"),
+                ("CACHE_COMPUTE_POLL_INTERVAL", "5"),
+                ("CACHE_COMPUTE_TTL_JITTER", "0.9"),
+            ],
+        ),
+        (
+            "compute overrides of the wrong type",
+            vec![(
+                "CACHE_CUSTOM_CONFIG",
+                r#"{"compute": {"lease": "long", "on_wait_timeout": "retry"}}"#,
+            )],
+        ),
+        (
+            "compute override not an object",
+            vec![("CACHE_CUSTOM_CONFIG", r#"{"compute": 30, "default_ttl": 0}"#)],
         ),
     ];
     let mut report = String::new();

@@ -104,7 +104,14 @@ async fn migrate_from_the_environment_reads_old_entries_and_seals_writes() {
     let migrating = CacheFactory::from_config(config).await.unwrap();
     assert_eq!(
         migrating.layers,
-        ["monitoring", "compression", "encryption", "failover", "redis"]
+        [
+            "compute",
+            "monitoring",
+            "compression",
+            "encryption",
+            "failover",
+            "redis"
+        ]
     );
 
     // The old entries are read as they were written, compressed or not.

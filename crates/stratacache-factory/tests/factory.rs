@@ -45,10 +45,12 @@ async fn every_preset_behaves_as_configured_on_memory() {
         // Monitoring only where the preset asks for it.
         assert_eq!(built.monitor.is_some(), config.enable_monitoring, "{preset}");
         assert_eq!(
-            built.layers.first() == Some(&"monitoring"),
+            built.layers.get(1) == Some(&"monitoring"),
             config.enable_monitoring,
             "{preset}"
         );
+        // get_or_compute on every stack, outermost.
+        assert_eq!(built.layers.first(), Some(&"compute"), "{preset}");
         // The default TTL is applied.
         built
             .cache
@@ -248,7 +250,7 @@ async fn an_encryption_key_adds_the_encryption_layer() {
     let built = CacheFactory::from_config(config).await.unwrap();
     assert_eq!(
         built.layers,
-        ["monitoring", "compression", "encryption", "memory"]
+        ["compute", "monitoring", "compression", "encryption", "memory"]
     );
     built
         .cache
@@ -278,7 +280,10 @@ async fn the_testing_cache_uses_database_15_and_its_namespace_on_redis() {
     let server = redis_server_or_skip!(RedisMode::Plain);
     let built = CacheFactory::for_testing(Some(server.url())).await.unwrap();
     assert_eq!(built.backend, Backend::Redis);
-    assert_eq!(built.layers, ["monitoring", "compression", "failover", "redis"]);
+    assert_eq!(
+        built.layers,
+        ["compute", "monitoring", "compression", "failover", "redis"]
+    );
     let status = built.redis.as_ref().unwrap().status().await;
     assert_eq!((status.database, status.namespace.as_str()), (15, "test"));
     built

@@ -44,7 +44,7 @@ async fn a_redis_url_names_the_redis_feature() {
 #[tokio::test]
 async fn memory_stacks_still_work() {
     let built = CacheFactory::for_web_app(None).await.unwrap();
-    assert_eq!(built.layers, ["monitoring", "memory"]);
+    assert_eq!(built.layers, ["compute", "monitoring", "memory"]);
     built.cache.set("k", "v".into(), Ttl::Default).await.unwrap();
     assert!(built.cache.get("k").await.unwrap().is_some());
 }

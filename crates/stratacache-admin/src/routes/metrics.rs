@@ -30,7 +30,9 @@ fn monitor(state: &AdminState) -> Result<&Arc<Monitor>, ApiError> {
 }
 
 /// The monitor's performance statistics (the reference's `get_performance_stats()` document), with
-/// the cache's compression, encryption and memory figures.
+/// the cache's compression, encryption and memory figures; for a factory-built cache also `fleet`
+/// (fleet invalidation, when there is Redis) and `compute` (the compute layer's gauges and
+/// counters, as in the status).
 #[utoipa::path(
     get,
     path = "/internal/cache/metrics",
@@ -55,6 +57,13 @@ pub(crate) async fn performance(_: ReadAccess, state: Data<AdminState>) -> Resul
         fields.insert(
             "fleet".to_owned(),
             serde_json::to_value(fleet).unwrap_or_default(),
+        );
+    }
+    if let (Some(fields), Some(built)) = (body.as_object_mut(), state.built()) {
+        let compute = super::status::compute_section(built.compute_status());
+        fields.insert(
+            "compute".to_owned(),
+            serde_json::to_value(compute).unwrap_or_default(),
         );
     }
     Ok(HttpResponse::Ok().json(body))
@@ -168,6 +177,12 @@ pub(crate) async fn prometheus(
         .and_then(stratacache_factory::BuiltCache::fleet_status)
     {
         append_fleet(&mut openmetrics, &fleet);
+    }
+    if let Some(built) = state.built() {
+        append_compute(
+            &mut openmetrics,
+            &super::status::compute_section(built.compute_status()),
+        );
     }
     let accept = req
         .headers()
@@ -419,9 +434,156 @@ pub(crate) fn append_fleet(openmetrics: &mut String, fleet: &stratacache_factory
     out.push_str(&eof);
 }
 
+/// What each compute counter counts, for its `# HELP` line. A counter not listed (one the compute
+/// layer added later) is exported all the same, with [`compute_help`]'s generic text.
+const COMPUTE_HELP: &[(&str, &str)] = &[
+    (
+        "hits",
+        "get_or_compute calls answered from the cache, without computing.",
+    ),
+    (
+        "computations",
+        "Computations run by get_or_compute (by leaders, and by callers that stopped waiting).",
+    ),
+    (
+        "coalesced",
+        "get_or_compute callers that received another caller's outcome instead of computing.",
+    ),
+    (
+        "takeovers",
+        "Computations whose caller was cancelled, taken over by a waiting caller.",
+    ),
+    (
+        "wait_timeouts",
+        "get_or_compute callers that waited max_wait for another caller's computation.",
+    ),
+    ("errors", "Computations that returned an error (never cached)."),
+    (
+        "store_errors",
+        "Computed values that could not be stored (returned all the same).",
+    ),
+    (
+        "read_errors",
+        "Reads by get_or_compute that failed and were treated as a miss.",
+    ),
+    (
+        "superseded",
+        "Computed values not stored because the key was changed while they were computed.",
+    ),
+    (
+        "remote_waits",
+        "Computations that found another process holding the key's lease and waited for its value.",
+    ),
+    (
+        "lease_takeovers",
+        "Leases taken after another process's ran out or was released without a value.",
+    ),
+    (
+        "lease_errors",
+        "Lease operations that failed, and leases lost while computing.",
+    ),
+];
+
+/// The `# HELP` text of the compute counter `name`.
+pub(crate) fn compute_help(name: &str) -> std::borrow::Cow<'static, str> {
+    match COMPUTE_HELP.iter().find(|(n, _)| *n == name) {
+        Some((_, help)) => (*help).into(),
+        None => format!("The compute layer's {name} counter (ComputeStats::{name}).").into(),
+    }
+}
+
+/// Adds the compute layer's families (OpenMetrics text) before the closing `# EOF`: two gauges
+/// (keys being computed, callers waiting) and one counter `stratacache_compute_<name>` (samples
+/// `..._total`) per counter of the [`ComputeStatus`](stratacache_factory::ComputeStatus), whatever
+/// its fields are.
+pub(crate) fn append_compute(openmetrics: &mut String, compute: &crate::schema::ComputeSection) {
+    use std::fmt::Write as _;
+    let eof = split_eof(openmetrics);
+    let out = openmetrics;
+    let _ = writeln!(
+        out,
+        "# HELP stratacache_compute_in_flight Keys being computed by get_or_compute in this \
+         process right now.\n# TYPE stratacache_compute_in_flight gauge\n\
+         stratacache_compute_in_flight {}",
+        compute.computing
+    );
+    let _ = writeln!(
+        out,
+        "# HELP stratacache_compute_waiters Callers of get_or_compute waiting for another \
+         caller's computation right now.\n# TYPE stratacache_compute_waiters gauge\n\
+         stratacache_compute_waiters {}",
+        compute.waiting
+    );
+    for (name, value) in &compute.counters {
+        // Serde names are identifiers already; anything else would not be a metric name.
+        let name: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let help = compute_help(&name);
+        let _ = writeln!(
+            out,
+            "# HELP stratacache_compute_{name} {help}\n# TYPE stratacache_compute_{name} counter\n\
+             stratacache_compute_{name}_total {value}"
+        );
+    }
+    out.push_str(&eof);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every counter of the compute layer is exported, the ones added after this table with a
+    /// generic help text; the families keep the text format's rules.
+    #[test]
+    fn compute_counters_are_exported_whatever_their_names() {
+        let compute = crate::schema::ComputeSection {
+            computing: 2,
+            waiting: 5,
+            counters: [("computations", 7), ("early_refreshes", 3)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        };
+        let mut om = "# HELP a_g G.\n# TYPE a_g gauge\na_g 1\n# EOF\n".to_owned();
+        append_compute(&mut om, &compute);
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        for line in [
+            "# TYPE stratacache_compute_in_flight gauge",
+            "stratacache_compute_in_flight 2",
+            "stratacache_compute_waiters 5",
+            "# HELP stratacache_compute_computations Computations run by get_or_compute (by leaders, and by callers that stopped waiting).",
+            "# TYPE stratacache_compute_computations counter",
+            "stratacache_compute_computations_total 7",
+            "# HELP stratacache_compute_early_refreshes The compute layer's early_refreshes counter (ComputeStats::early_refreshes).",
+            "# TYPE stratacache_compute_early_refreshes counter",
+            "stratacache_compute_early_refreshes_total 3",
+        ] {
+            assert!(om.lines().any(|l| l == line), "{line} missing from:\n{om}");
+        }
+        let text = to_prometheus_text(&om);
+        assert!(text.contains("# TYPE stratacache_compute_early_refreshes_total counter\n"));
+    }
+
+    /// The help texts describe counters the compute layer has (a renamed or removed one would
+    /// leave a stale text here and in docs/operations.md).
+    #[test]
+    fn every_described_compute_counter_exists() {
+        let stats = serde_json::to_value(stratacache_factory::ComputeStats::default()).unwrap_or_default();
+        for (name, _) in COMPUTE_HELP {
+            assert!(
+                stats.get(name).is_some(),
+                "ComputeStats has no field {name}: {stats}"
+            );
+        }
+    }
 
     #[test]
     fn accept_negotiates_the_format() {

@@ -49,6 +49,7 @@ use crate::{AdminConfig, AdminState};
         schema::ApiSecurity,
         schema::FailoverSection,
         schema::FleetSection,
+        schema::ComputeSection,
         schema::RegistrySection,
         schema::InvalidationResult,
         schema::Entry,

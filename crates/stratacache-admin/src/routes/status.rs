@@ -11,8 +11,8 @@ use stratacache_monitor::PerformanceSnapshot;
 use crate::auth::ReadAccess;
 use crate::error::{ErrorEnvelope, now_timestamp};
 use crate::schema::{
-    AiSection, ApiSecurity, CacheStatus, FailoverSection, FleetSection, MemorySection, PerformanceSummary,
-    RedisSection, RedisState, RegistrySection, SecurityConfiguration, SecuritySection,
+    AiSection, ApiSecurity, CacheStatus, ComputeSection, FailoverSection, FleetSection, MemorySection,
+    PerformanceSummary, RedisSection, RedisState, RegistrySection, SecurityConfiguration, SecuritySection,
 };
 use crate::state::AdminState;
 
@@ -157,6 +157,7 @@ pub(crate) async fn collect(state: &AdminState) -> CacheStatus {
             }
         }),
         fleet: built.and_then(BuiltCache::fleet_status).map(fleet_section),
+        compute: built.map(|b| compute_section(b.compute_status())),
         registry: RegistrySection {
             caches: {
                 let mut names = state.registry().names();
@@ -190,6 +191,15 @@ fn fleet_section(fleet: stratacache_factory::FleetStatus) -> FleetSection {
             "subscriptions": fleet.subscriptions,
             "apply_errors": fleet.apply_errors,
         }),
+    }
+}
+
+/// The status's view of the compute layer: its gauges and every counter, by name.
+pub(crate) fn compute_section(compute: stratacache_factory::ComputeStatus) -> ComputeSection {
+    ComputeSection {
+        computing: compute.computing,
+        waiting: compute.waiting,
+        counters: compute.counters,
     }
 }
 
