@@ -135,7 +135,13 @@ impl Stack {
 /// the layer itself ([`BuiltCache::compute_status`]), next to the monitor's figures in the admin
 /// API.
 fn compute(config: &CacheConfig, mut stack: Stack) -> Result<(Stack, Arc<ComputeCache<SharedCache>>)> {
-    let compute = Arc::new(ComputeCache::with_config(stack.cache.clone(), config.compute)?);
+    let mut builder = ComputeCache::builder(stack.cache.clone()).config(config.compute);
+    if !config.compute.freshness.stale_if_error.is_zero() {
+        // Stale-if-error when Redis cannot be read, or the failover's fallback starts empty:
+        // this process's copies of what it computed and read.
+        builder = builder.local_copies(Arc::new(memory(config)?));
+    }
+    let compute = Arc::new(builder.build()?);
     stack.wrap("compute", |_| compute.clone());
     Ok((stack, compute))
 }

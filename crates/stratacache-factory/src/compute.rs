@@ -216,20 +216,33 @@ fn accepted(message: &str) -> String {
 pub(crate) fn check(config: &ComputeConfig, p: &mut Vec<Problem>) {
     let defaults = fields(&ComputeConfig::default());
     let before = p.len();
+    let alone = |alone: Map<String, Value>, setting: String, value: &Value, p: &mut Vec<Problem>| {
+        let outcome = from_fields(alone).and_then(|c| c.validate().map_err(|e| accepted(e.message())));
+        if let Err(accepted) = outcome {
+            p.push(Problem::new(setting, value.to_string(), accepted));
+        }
+    };
     for (name, value) in fields(config) {
         if defaults.get(&name) == Some(&value) {
             continue;
         }
-        let mut alone = defaults.clone();
-        alone.insert(name.clone(), value.clone());
-        let outcome = from_fields(alone).and_then(|c| c.validate().map_err(|e| accepted(e.message())));
-        if let Err(accepted) = outcome {
-            p.push(Problem::new(
-                format!("compute.{name}"),
-                value.to_string(),
-                accepted,
-            ));
+        // A group of settings (the freshness policy): each of its settings on its own.
+        if let (Value::Object(group), Some(Value::Object(default_group))) = (&value, defaults.get(&name)) {
+            for (sub, sub_value) in group {
+                if default_group.get(sub) == Some(sub_value) {
+                    continue;
+                }
+                let mut fields = defaults.clone();
+                let mut changed = default_group.clone();
+                changed.insert(sub.clone(), sub_value.clone());
+                fields.insert(name.clone(), Value::Object(changed));
+                alone(fields, format!("compute.{name}.{sub}"), sub_value, p);
+            }
+            continue;
         }
+        let mut fields = defaults.clone();
+        fields.insert(name.clone(), value.clone());
+        alone(fields, format!("compute.{name}"), &value, p);
     }
     if p.len() == before
         && let Err(e) = config.validate()
@@ -321,6 +334,34 @@ pub(crate) fn apply_env(
         &mut config.poll_interval,
         p,
     );
+    seconds(
+        "CACHE_COMPUTE_NEGATIVE_TTL",
+        "seconds, 0..=3600",
+        &mut config.negative_ttl,
+        p,
+    );
+    seconds(
+        "CACHE_COMPUTE_STALE_WHILE_REVALIDATE",
+        "seconds, 0..=604800",
+        &mut config.freshness.stale_while_revalidate,
+        p,
+    );
+    seconds(
+        "CACHE_COMPUTE_STALE_IF_ERROR",
+        "seconds, 0..=604800",
+        &mut config.freshness.stale_if_error,
+        p,
+    );
+    if let Some(v) = get("CACHE_COMPUTE_EARLY_REFRESH") {
+        match v.trim().parse::<f64>() {
+            Ok(beta) if beta.is_finite() => config.freshness.early_refresh = beta,
+            _ => p.push(Problem::new(
+                "CACHE_COMPUTE_EARLY_REFRESH",
+                format!("{v:?}"),
+                "a number, 0..=100",
+            )),
+        }
+    }
     if let Some(v) = get("CACHE_COMPUTE_TTL_JITTER") {
         match v.trim().parse::<f64>() {
             Ok(f) if f.is_finite() => config.ttl_jitter = f,

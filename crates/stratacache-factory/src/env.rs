@@ -152,6 +152,26 @@ pub const ENV_VARS: &[EnvVar] = &[
         accepted: "seconds, 0.001..=1",
         description: "how often a process waiting for another's computation looks for the value, each wait jittered by ±50 % (default 0.005)",
     },
+    EnvVar {
+        name: "CACHE_COMPUTE_NEGATIVE_TTL",
+        accepted: "seconds, 0..=3600",
+        description: "negative caching, off at 0 (errors are never cached): how long a computation's error is stored and answered without computing (default 0)",
+    },
+    EnvVar {
+        name: "CACHE_COMPUTE_EARLY_REFRESH",
+        accepted: "a number, 0..=100",
+        description: "XFetch β, off at 0 (1 is the paper's choice): refresh a value before it expires with a probability rising as expiry nears, weighted by its compute time (default 0)",
+    },
+    EnvVar {
+        name: "CACHE_COMPUTE_STALE_WHILE_REVALIDATE",
+        accepted: "seconds, 0..=604800",
+        description: "stale-while-revalidate, off at 0: for how long past its TTL a value is still served while one caller refreshes it (default 0)",
+    },
+    EnvVar {
+        name: "CACHE_COMPUTE_STALE_IF_ERROR",
+        accepted: "seconds, 0..=604800",
+        description: "stale-if-error, off at 0: for how long past its TTL a value is served when the computation or Redis fails, from this process's copies when Redis cannot be read (default 0)",
+    },
 ];
 
 /// A key of `CACHE_CUSTOM_CONFIG`.

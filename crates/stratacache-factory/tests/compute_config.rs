@@ -27,7 +27,7 @@ fn compute_variables_document_the_compute_ranges_and_defaults() {
         .iter()
         .filter(|v| v.name.starts_with("CACHE_COMPUTE_"))
         .collect();
-    assert_eq!(vars.len(), 6);
+    assert_eq!(vars.len(), 10);
     for var in vars {
         let field = var.name["CACHE_COMPUTE_".len()..].to_ascii_lowercase();
         // "(default X)" at the end of the description is the default.
@@ -36,7 +36,11 @@ fn compute_variables_document_the_compute_ranges_and_defaults() {
             .rsplit_once("(default ")
             .and_then(|(_, d)| d.strip_suffix(')'))
             .unwrap_or_else(|| panic!("{}: no default in {:?}", var.name, var.description));
-        let default = &defaults[&field];
+        // The freshness policy's settings are nested under `freshness`.
+        let (default, nested) = match defaults.get(&field) {
+            Some(default) => (default, false),
+            None => (&defaults["freshness"][&field], true),
+        };
         let same = match default {
             Value::Number(n) => documented.parse::<f64>().ok() == n.as_f64(),
             Value::Bool(b) => documented == b.to_string(),
@@ -64,7 +68,11 @@ fn compute_variables_document_the_compute_ranges_and_defaults() {
                 Ok(_) => panic!("{}={value} accepted", var.name),
                 Err(e) => e.problems().to_vec(),
             };
-            let named = format!("compute.{field}");
+            let named = if nested {
+                format!("compute.freshness.{field}")
+            } else {
+                format!("compute.{field}")
+            };
             assert!(
                 problems.iter().any(|p| p.field == named || p.field == var.name),
                 "{}={value}: {problems:?}",

@@ -304,6 +304,26 @@ fn every_environment_variable_takes_effect() {
             vec![("CACHE_COMPUTE_POLL_INTERVAL", "0.02".into())],
             Box::new(|c| c.compute.poll_interval == Duration::from_millis(20)),
         ),
+        (
+            "CACHE_COMPUTE_NEGATIVE_TTL",
+            vec![("CACHE_COMPUTE_NEGATIVE_TTL", "2.5".into())],
+            Box::new(|c| c.compute.negative_ttl == Duration::from_millis(2500)),
+        ),
+        (
+            "CACHE_COMPUTE_EARLY_REFRESH",
+            vec![("CACHE_COMPUTE_EARLY_REFRESH", "1".into())],
+            Box::new(|c| c.compute.freshness.early_refresh == 1.0),
+        ),
+        (
+            "CACHE_COMPUTE_STALE_WHILE_REVALIDATE",
+            vec![("CACHE_COMPUTE_STALE_WHILE_REVALIDATE", "30".into())],
+            Box::new(|c| c.compute.freshness.stale_while_revalidate == Duration::from_secs(30)),
+        ),
+        (
+            "CACHE_COMPUTE_STALE_IF_ERROR",
+            vec![("CACHE_COMPUTE_STALE_IF_ERROR", "600".into())],
+            Box::new(|c| c.compute.freshness.stale_if_error == Duration::from_secs(600)),
+        ),
     ];
     let covered: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
     for var in ENV_VARS {
@@ -585,6 +605,8 @@ fn bad_inputs_are_reported_with_field_value_and_range() {
                 ("CACHE_COMPUTE_TTL_JITTER", "a bit"),
                 ("CACHE_COMPUTE_DISTRIBUTED", "everywhere"),
                 ("CACHE_COMPUTE_ON_WAIT_TIMEOUT", "give_up"),
+                ("CACHE_COMPUTE_EARLY_REFRESH", "often"),
+                ("CACHE_COMPUTE_STALE_IF_ERROR", "forever"),
             ],
         ),
         (
@@ -594,6 +616,9 @@ fn bad_inputs_are_reported_with_field_value_and_range() {
                 ("CACHE_COMPUTE_LEASE", "0.01"),
                 ("CACHE_COMPUTE_POLL_INTERVAL", "5"),
                 ("CACHE_COMPUTE_TTL_JITTER", "0.9"),
+                ("CACHE_COMPUTE_NEGATIVE_TTL", "7200"),
+                ("CACHE_COMPUTE_EARLY_REFRESH", "1000"),
+                ("CACHE_COMPUTE_STALE_WHILE_REVALIDATE", "700000"),
             ],
         ),
         (
