@@ -16,7 +16,7 @@
 //! computation's 50 ms + 5 ms. First, the floor: one caller alone, get + compute + set.
 //!
 //! XFetch against plain expiry on a hot key under steady load has its own section
-//! ([`xfetch_vs_plain_expiry`]), to be measured once XFetch exists.
+//! (`stampede/xfetch.rs`): computations per TTL period, the calls that waited, and latencies.
 //!
 //! Run with `cargo xtask bench stampede` (or `cargo bench -p stratacache-e2e --bench
 //! stampede`). Without `--bench` it does a short smoke run (20 callers, 1 round); without
@@ -34,6 +34,9 @@ use stratacache_core::{Bytes, Cache, Ttl};
 use stratacache_redis::{RedisCache, RedisConfig};
 use stratacache_testkit::bench::percentile;
 use stratacache_testkit::redis::{RedisMode, RedisServer, unique_namespace};
+
+#[path = "stampede/xfetch.rs"]
+mod xfetch;
 
 /// Set in the second process: `<redis url> <namespace>`.
 const ROLE: &str = "STRATACACHE_STAMPEDE_BENCH_PEER";
@@ -423,20 +426,6 @@ fn floor(runtime: &tokio::runtime::Runtime, caches: &Arc<Caches>, samples: usize
     (percentile(&latencies, 50.0), percentile(&latencies, 100.0))
 }
 
-/// XFetch (probabilistic early refresh) against plain expiry, on a hot key under steady load.
-///
-/// TODO(issue 14, XFetch): once the XFetch policy lands in `stratacache-compute`, measure here,
-/// on this `server`, with plain expiry as the baseline in the same run: tasks reading one hot key
-/// in a loop (steady load, e.g. a few hundred reads per second from both processes) across
-/// several expiries of a short TTL; per expiry, the recomputations run (target 1) and the misses
-/// callers saw (calls that waited for a computation instead of getting a cached value; XFetch
-/// should bring them to about 0).
-fn xfetch_vs_plain_expiry(_server: &RedisServer) {
-    println!(
-        "XFetch vs plain expiry on a hot key under steady load: not measured yet (XFetch is not implemented)"
-    );
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -496,5 +485,5 @@ fn main() {
         }
     }
     println!("  (largest skew between the two processes' releases: {skew:.2} ms)");
-    xfetch_vs_plain_expiry(&server);
+    xfetch::xfetch_vs_plain_expiry(&runtime, server.url(), &namespace, full);
 }
