@@ -1,7 +1,7 @@
 //! [`ComputeCache`]: a cache that can compute what it misses, once per key at a time.
 
 use std::future::Future;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use stratacache_core::{Bytes, Cache, Error, ErrorKind, Result, SharedCache, Ttl};
@@ -11,6 +11,7 @@ use crate::config::{ComputeConfig, WaitPolicy};
 use crate::flight::{Flights, Leader, Role, State};
 use crate::freshness::{Found, Freshness, classify};
 use crate::lease::Claimed;
+use crate::refresh::Refresh;
 use crate::stats::{ComputeStats, Counters, Fetched, Source, bump};
 use crate::stored;
 
@@ -75,6 +76,8 @@ pub(crate) struct Shared<C> {
     pub(crate) inner: C,
     pub(crate) config: ComputeConfig,
     pub(crate) flights: Flights,
+    /// Bumped by every change made through this cache (see [`Shared::generation`]).
+    pub(crate) generation: AtomicU64,
     pub(crate) counters: Counters,
     /// Set once the cache refused a lease as unsupported: coalescing stays within the process.
     pub(crate) no_leases: AtomicBool,
@@ -105,7 +108,7 @@ impl<C> std::fmt::Debug for ComputeCacheBuilder<C> {
     }
 }
 
-impl<C: Cache> ComputeCacheBuilder<C> {
+impl<C: Cache + 'static> ComputeCacheBuilder<C> {
     /// The settings (default: [`ComputeConfig::default`]).
     pub fn config(mut self, config: ComputeConfig) -> Self {
         self.config = config;
@@ -140,22 +143,37 @@ impl<C: Cache> ComputeCacheBuilder<C> {
         let rng = self
             .seed
             .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
-        Ok(ComputeCache {
-            shared: Arc::new(Shared {
-                inner: self.inner,
-                config: self.config,
-                flights: Flights::default(),
-                counters: Counters::default(),
-                no_leases: AtomicBool::new(false),
-                leases_refused_until: Mutex::new(None),
-                rng: Mutex::new(rng),
-                local: self.local,
-            }),
-        })
+        let shared = Arc::new(Shared {
+            inner: self.inner,
+            config: self.config,
+            flights: Flights::new(self.config.lease),
+            generation: AtomicU64::new(0),
+            counters: Counters::default(),
+            no_leases: AtomicBool::new(false),
+            leases_refused_until: Mutex::new(None),
+            rng: Mutex::new(rng),
+            local: self.local,
+        });
+        // A leader dropped unfinished (its caller cancelled, its task panicked) releases its
+        // lease at once, so no process waits for it to run out.
+        let weak = Arc::downgrade(&shared);
+        shared.flights.on_dropped_lease(Box::new(move |key, token| {
+            let (Ok(runtime), Some(shared)) = (tokio::runtime::Handle::try_current(), weak.upgrade())
+            else {
+                return;
+            };
+            let key = key.to_owned();
+            runtime.spawn(async move {
+                if let Err(e) = shared.inner.release_lease(&key, &token).await {
+                    tracing::debug!(key, error = %e, "get_or_compute: a dropped leader's lease could not be released; it runs out by itself");
+                }
+            });
+        }));
+        Ok(ComputeCache { shared })
     }
 }
 
-impl<C: Cache> ComputeCache<C> {
+impl<C: Cache + 'static> ComputeCache<C> {
     /// Wraps `inner` with the default settings ([`ComputeConfig::default`]).
     pub fn new(inner: C) -> Self {
         match Self::builder(inner).build() {
@@ -183,7 +201,9 @@ impl<C: Cache> ComputeCache<C> {
             seed: None,
         }
     }
+}
 
+impl<C: Cache> ComputeCache<C> {
     /// The wrapped cache.
     pub fn inner(&self) -> &C {
         &self.shared.inner
@@ -210,15 +230,6 @@ impl<C: Cache> ComputeCache<C> {
     }
 }
 
-/// How a refresh of a value that is still served came about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refresh {
-    /// XFetch: the value is fresh.
-    Early,
-    /// Stale-while-revalidate: the value is past its TTL.
-    Stale,
-}
-
 impl<C: Cache> Shared<C> {
     /// The cached value of `key` under `policy`, or the computed one.
     pub(crate) async fn fetch<F, Fut>(
@@ -233,17 +244,34 @@ impl<C: Cache> Shared<C> {
         Fut: Future<Output = Result<Bytes>> + Send,
     {
         check(ttl, policy)?;
-        match self.look(key, policy).await {
+        let generation = self.generation();
+        let found = self.look(key, policy).await;
+        self.act(key, ttl, policy, compute, found, generation).await
+    }
+
+    /// Answers a call from what its read `found` (at `generation`): from the cache, by a
+    /// refresh, or by computing.
+    pub(crate) async fn act<F, Fut>(
+        &self,
+        key: &str,
+        ttl: Ttl,
+        policy: &Freshness,
+        compute: F,
+        found: Found,
+        generation: u64,
+    ) -> Result<Fetched>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<Bytes>> + Send,
+    {
+        match found {
             Found::Fresh(value) => {
                 bump(&self.counters.hits);
                 Ok(Fetched::new(value, Source::Cache))
             }
-            Found::Due(value, seen) => {
-                bump(&self.counters.hits);
-                Ok(self
-                    .refresh(key, ttl, policy, value, seen, compute, Refresh::Early)
-                    .await)
-            }
+            Found::Due(value, seen) => Ok(self
+                .refresh(key, ttl, policy, value, seen, compute, Refresh::Early)
+                .await),
             Found::Revalidate(value, seen) => Ok(self
                 .refresh(key, ttl, policy, value, seen, compute, Refresh::Stale)
                 .await),
@@ -252,115 +280,14 @@ impl<C: Cache> Shared<C> {
                 bump(&self.counters.negative_hits);
                 Err(error)
             }
-            Found::Miss { stale } => self.miss(key, ttl, policy, compute, stale).await,
+            Found::Miss { stale } => self.miss(key, ttl, policy, compute, stale, generation).await,
         }
     }
 
-    /// Refreshes `current` now, unless a caller of this process or another process already
-    /// does (then `current` is the answer); a failed refresh answers `current` too.
-    #[allow(clippy::too_many_arguments)]
-    async fn refresh<F, Fut>(
-        &self,
-        key: &str,
-        ttl: Ttl,
-        policy: &Freshness,
-        current: Bytes,
-        seen: Option<u64>,
-        compute: F,
-        kind: Refresh,
-    ) -> Fetched
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Bytes>>,
-    {
-        let Role::Leader(leader) = self.flights.join(key) else {
-            return self.keep(current, kind);
-        };
-        match self
-            .refresh_lead(&leader, key, ttl, policy, seen, compute, kind)
-            .await
-        {
-            Some(fetched) => {
-                leader.finish(Ok(fetched.value.clone()));
-                fetched
-            }
-            None => {
-                leader.finish(Ok(current.clone()));
-                self.keep(current, kind)
-            }
-        }
-    }
-
-    /// The answer with the value being refreshed.
-    pub(crate) fn keep(&self, current: Bytes, kind: Refresh) -> Fetched {
-        match kind {
-            Refresh::Early => Fetched::new(current, Source::Cache),
-            Refresh::Stale => {
-                bump(&self.counters.stale_served);
-                Fetched::new(current, Source::Stale)
-            }
-        }
-    }
-
-    /// A refresh by `leader`: the new value (`Computed`, or `Shared` when another process
-    /// refreshed it first), or `None` when another process is refreshing it or the refresh
-    /// failed (the old value stays the answer).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn refresh_lead<F, Fut>(
-        &self,
-        leader: &Leader<'_>,
-        key: &str,
-        ttl: Ttl,
-        policy: &Freshness,
-        seen: Option<u64>,
-        compute: F,
-        kind: Refresh,
-    ) -> Option<Fetched>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Bytes>>,
-    {
-        let lease = match self.try_lease(key, leader).await {
-            Ok(held) => Some(held),
-            // Another process refreshes it: nobody waits for a value there is already.
-            Err(crate::lease::NoLease::Taken) => return None,
-            Err(crate::lease::NoLease::Unusable) => None,
-        };
-        if let Some(held) = &lease
-            && let Some(newer) = self.newer_than(key, seen).await
-        {
-            // Refreshed by another process between our read and the lease.
-            self.release(key, held).await;
-            leader.hold_lease(None);
-            return Some(Fetched::new(newer, Source::Shared));
-        }
-        bump(match kind {
-            Refresh::Early => &self.counters.early_refreshes,
-            Refresh::Stale => &self.counters.revalidations,
-        });
-        match self
-            .compute_holding(leader, key, ttl, policy, compute, lease)
-            .await
-        {
-            Ok(value) => Some(Fetched::new(value, Source::Computed)),
-            Err(e) => {
-                bump(&self.counters.refresh_errors);
-                tracing::warn!(key, error = %e, "get_or_compute: a refresh failed; the value served stays the old one");
-                None
-            }
-        }
-    }
-
-    /// The value of `key` if it is fresh and another than the one fresh until `seen`.
-    async fn newer_than(&self, key: &str, seen: Option<u64>) -> Option<Bytes> {
-        let stored = self.inner.get(key).await.ok()??;
-        if stored::negative(&stored).is_some() {
-            return None;
-        }
-        let entry = stored::decode(stored).ok()?;
-        let now = stored::now_ms();
-        (entry.fresh_until != seen && entry.fresh_until.is_none_or(|until| now < until))
-            .then_some(entry.value)
+    /// How many changes were made through this cache so far (a read that began before one must
+    /// not keep a local copy of what it read).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// A miss: computes (or waits for whoever computes); if that fails, serves `stale`, or the
@@ -372,6 +299,7 @@ impl<C: Cache> Shared<C> {
         policy: &Freshness,
         compute: F,
         stale: Option<Bytes>,
+        generation: u64,
     ) -> Result<Fetched>
     where
         F: FnOnce() -> Fut + Send,
@@ -383,6 +311,20 @@ impl<C: Cache> Shared<C> {
         };
         if policy.stale_if_error.is_zero() {
             return Err(error);
+        }
+        if self.generation() != generation {
+            // Changed through this cache meanwhile: what was read before may be gone or
+            // replaced. Read again.
+            return match self.look(key, policy).await {
+                Found::Fresh(value) | Found::Due(value, _) => {
+                    bump(&self.counters.hits);
+                    Ok(Fetched::new(value, Source::Cache))
+                }
+                Found::Revalidate(value, _) | Found::Miss { stale: Some(value) } | Found::Fallback(value) => {
+                    Ok(self.serve_stale_if_error(key, value, Some(&error)))
+                }
+                Found::Failed(_) | Found::Miss { stale: None } => Err(error),
+            };
         }
         let stale = match stale {
             Some(stale) => Some(stale),
@@ -448,7 +390,7 @@ impl<C: Cache> Shared<C> {
                     follower.state.wait_for(|state| match state {
                         State::Running => false,
                         State::Computing => !computing,
-                        State::Done(_) | State::Abandoned => true,
+                        State::Done(_) | State::Abandoned | State::Declined => true,
                     }),
                 )
                 .await
@@ -465,16 +407,13 @@ impl<C: Cache> Shared<C> {
                     bump(&self.counters.coalesced);
                     return unshare(&outcome).map(|value| Fetched::new(value, Source::Shared));
                 }
+                // The flight ended without a value (a refresh not needed, or failed): lead or
+                // follow the next one.
+                Ok(Ok(State::Declined)) => {}
                 // The leader was cancelled (or its flight went away without a word): lead or
-                // follow the next flight.
+                // follow the next flight (the leader's lease was released when it was dropped).
                 Ok(Ok(State::Abandoned | State::Running | State::Computing) | Err(_)) => {
                     after_abandon = true;
-                    // The leader is gone with this process's lease: free it for the next one.
-                    if let Some(token) = follower.abandoned_lease()
-                        && let Err(e) = self.inner.release_lease(key, &token).await
-                    {
-                        tracing::debug!(key, error = %e, "get_or_compute: an abandoned lease could not be released");
-                    }
                 }
                 Err(_) => {
                     bump(&self.counters.wait_timeouts);
@@ -571,6 +510,7 @@ impl<C: Cache> Shared<C> {
     /// What a read of `key` finds under `policy`: a failed read is counted and logged, then
     /// answered by the local copy (stale-if-error) if there is one, else a miss.
     pub(crate) async fn look(&self, key: &str, policy: &Freshness) -> Found {
+        let generation = self.generation();
         let stored = match self.inner.get(key).await {
             Ok(Some(stored)) => stored,
             Ok(None) => return Found::miss(),
@@ -604,18 +544,43 @@ impl<C: Cache> Shared<C> {
         };
         let now = stored::now_ms();
         let found = classify(entry, policy, now, u);
-        if let Some(until) = until
-            && matches!(found, Found::Fresh(_) | Found::Due(..))
-            && !policy.stale_if_error.is_zero()
-            && let Some(local) = &self.local
-        {
-            // Kept for as long as the stored value may serve under stale-if-error.
-            let kept = std::time::Duration::from_millis(until.saturating_sub(now)) + policy.stale_if_error;
-            if let Err(e) = local.set(key, stored, Ttl::After(kept)).await {
-                tracing::debug!(key, error = %e, "get_or_compute: a local copy could not be kept");
+        if !policy.stale_if_error.is_zero() && self.local.is_some() {
+            match until {
+                Some(until) if matches!(found, Found::Fresh(_) | Found::Due(..)) => {
+                    // Kept for as long as the stored value may serve under stale-if-error.
+                    let kept =
+                        std::time::Duration::from_millis(until.saturating_sub(now)) + policy.stale_if_error;
+                    self.keep_local_copy(key, stored, Ttl::After(kept), generation)
+                        .await;
+                }
+                // A value without a soft expiry: any older copy must not outlive it.
+                None => self.drop_local_copy(key).await,
+                Some(_) => {}
             }
         }
         found
+    }
+
+    /// Keeps `stored` as the local copy of `key`, unless the key was changed through this cache
+    /// since `generation` (what was read may be older than the change: the copy goes again).
+    async fn keep_local_copy(&self, key: &str, stored: Bytes, ttl: Ttl, generation: u64) {
+        let Some(local) = &self.local else { return };
+        if let Err(e) = local.set(key, stored, ttl).await {
+            tracing::debug!(key, error = %e, "get_or_compute: a local copy could not be kept");
+        }
+        // A change bumps the generation before it removes the copies: either it removed this
+        // copy, or this sees its bump.
+        if self.generation() != generation {
+            self.drop_local_copy(key).await;
+        }
+    }
+
+    async fn drop_local_copy(&self, key: &str) {
+        if let Some(local) = &self.local
+            && let Err(e) = local.delete(key).await
+        {
+            tracing::debug!(key, error = %e, "get_or_compute: a local copy could not be removed");
+        }
     }
 
     /// The local copy of `key`, if it is fresh (`true`) or within the stale-if-error window.
@@ -627,7 +592,9 @@ impl<C: Cache> Shared<C> {
             Some(until) if now >= until => (std::time::Duration::from_millis(now - until)
                 < policy.stale_if_error)
                 .then_some((entry.value, false)),
-            _ => Some((entry.value, true)),
+            Some(_) => Some((entry.value, true)),
+            // Copies are kept only of values with a soft expiry.
+            None => None,
         }
     }
 
@@ -662,6 +629,7 @@ impl<C: Cache> Shared<C> {
             bump(&self.counters.superseded);
             return Ok(value);
         }
+        let generation = self.generation();
         let (stored, stored_ttl) = stored_form(&value, jittered(ttl, self.config.ttl_jitter), policy, delta);
         match self.inner.set(key, stored.clone(), stored_ttl).await {
             Ok(()) if superseded() => {
@@ -678,11 +646,9 @@ impl<C: Cache> Shared<C> {
                 tracing::warn!(key, error = %e, "get_or_compute: the computed value could not be stored");
             }
         }
-        if !policy.stale_if_error.is_zero()
-            && let Some(local) = &self.local
-            && let Err(e) = local.set(key, stored, stored_ttl).await
-        {
-            tracing::debug!(key, error = %e, "get_or_compute: a local copy could not be kept");
+        // Copies only of values with a soft expiry (a TTL of their own, under a policy).
+        if !policy.stale_if_error.is_zero() && matches!(stored_ttl, Ttl::After(_)) {
+            self.keep_local_copy(key, stored, stored_ttl, generation).await;
         }
         Ok(value)
     }
@@ -719,7 +685,7 @@ pub(crate) fn check(ttl: Ttl, policy: &Freshness) -> Result<()> {
 /// with one, behind the freshness header, for `ttl` plus the stale window.
 fn stored_form(value: &Bytes, ttl: Ttl, policy: &Freshness, delta: std::time::Duration) -> (Bytes, Ttl) {
     if !policy.needs_header() {
-        return (value.clone(), ttl);
+        return (stored::escape(value), ttl);
     }
     match ttl {
         Ttl::After(fresh) => {

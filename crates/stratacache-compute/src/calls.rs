@@ -3,16 +3,15 @@
 //! ([`ComputeCache::with_freshness`]).
 
 use std::future::Future;
-use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stratacache_core::{Bytes, Cache, Codec, Json, Result, Ttl};
 
-use crate::cache::{ComputeCache, Refresh, Shared};
-use crate::flight::Role;
+use crate::cache::ComputeCache;
 use crate::freshness::{Found, Freshness};
-use crate::stats::{Fetched, Source, bump};
+use crate::refresh::{Refresh, spawn_refresh};
+use crate::stats::{Fetched, Source};
 
 /// A [`ComputeCache`] under a freshness policy of its own, for the calls made through it
 /// ([`ComputeCache::with_freshness`]). Everything else (flights, leases, counters) is the
@@ -40,7 +39,7 @@ pub struct WithFreshness<'a, C> {
     policy: Freshness,
 }
 
-impl<C: Cache> ComputeCache<C> {
+impl<C: Cache + 'static> ComputeCache<C> {
     /// The calls of this cache under `policy` instead of
     /// [`ComputeConfig::freshness`](crate::ComputeConfig::freshness). An invalid policy fails
     /// each call with [`ErrorKind::InvalidInput`](stratacache_core::ErrorKind::InvalidInput).
@@ -98,7 +97,6 @@ impl<C: Cache> ComputeCache<C> {
     /// ([`ComputeStats::refresh_errors`](crate::ComputeStats::refresh_errors)) and logged.
     pub async fn get_or_revalidate<F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<Fetched>
     where
-        C: 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Bytes>> + Send + 'static,
     {
@@ -156,7 +154,7 @@ impl<C: Cache> ComputeCache<C> {
     }
 }
 
-impl<C: Cache> WithFreshness<'_, C> {
+impl<C: Cache + 'static> WithFreshness<'_, C> {
     /// The policy of these calls.
     pub fn policy(&self) -> &Freshness {
         &self.policy
@@ -195,31 +193,25 @@ impl<C: Cache> WithFreshness<'_, C> {
     /// As [`ComputeCache::get_or_revalidate`].
     pub async fn get_or_revalidate<F, Fut>(&self, key: &str, ttl: Ttl, compute: F) -> Result<Fetched>
     where
-        C: 'static,
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<Bytes>> + Send + 'static,
     {
         let shared = &self.cache.shared;
         crate::cache::check(ttl, &self.policy)?;
+        let generation = shared.generation();
         let (current, seen, kind) = match shared.look(key, &self.policy).await {
-            Found::Due(value, seen) => {
-                bump(&shared.counters.hits);
-                (value, seen, Refresh::Early)
-            }
+            Found::Due(value, seen) => (value, seen, Refresh::Early),
             Found::Revalidate(value, seen) => (value, seen, Refresh::Stale),
-            // Nothing to refresh in the background: as a plain call (which reads once more;
-            // a fresh value or a miss is rare to change in between).
-            _ => return self.fetch(key, ttl, compute).await,
+            // Nothing to refresh in the background: answered from this read.
+            found => {
+                return shared
+                    .act(key, ttl, &self.policy, compute, found, generation)
+                    .await;
+            }
         };
-        if shared.flights.contains(key) {
-            // Already refreshed (or computed) by another caller of this process.
-            return Ok(shared.keep(current, kind));
+        if !shared.flights.contains(key) {
+            spawn_refresh(shared, key, ttl, self.policy, seen, compute, kind);
         }
-        let (task, key_owned, policy) = (Arc::clone(shared), key.to_owned(), self.policy);
-        let served = current.clone();
-        tokio::spawn(async move {
-            background(&task, &key_owned, ttl, &policy, served, seen, compute, kind).await;
-        });
         Ok(shared.keep(current, kind))
     }
 
@@ -264,33 +256,5 @@ impl<C: Cache> WithFreshness<'_, C> {
         Fut: Future<Output = Result<T>> + Send,
     {
         self.get_or_compute_as::<Json, T, F, Fut>(key, ttl, compute).await
-    }
-}
-
-/// A background refresh: leads the key's flight unless another caller already does.
-#[allow(clippy::too_many_arguments)]
-async fn background<C, F, Fut>(
-    shared: &Shared<C>,
-    key: &str,
-    ttl: Ttl,
-    policy: &Freshness,
-    current: Bytes,
-    seen: Option<u64>,
-    compute: F,
-    kind: Refresh,
-) where
-    C: Cache,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Bytes>>,
-{
-    let Role::Leader(leader) = shared.flights.join(key) else {
-        return;
-    };
-    match shared
-        .refresh_lead(&leader, key, ttl, policy, seen, compute, kind)
-        .await
-    {
-        Some(fetched) => leader.finish(Ok(fetched.value)),
-        None => leader.finish(Ok(current)),
     }
 }

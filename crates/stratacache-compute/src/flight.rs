@@ -12,7 +12,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use stratacache_core::{Bytes, Error, Glob};
 use tokio::sync::watch;
@@ -29,6 +30,9 @@ pub(crate) enum State {
     Done(Result<Bytes, Arc<Error>>),
     /// The leader was dropped before it finished.
     Abandoned,
+    /// The flight ended without a value (a refresh that was not needed, or failed): a caller
+    /// that joined it to compute leads or follows the next flight.
+    Declined,
 }
 
 #[derive(Debug)]
@@ -41,13 +45,34 @@ pub(crate) struct Flight {
     lease: Mutex<Option<String>>,
 }
 
+/// Releases a lease left by a leader dropped unfinished (in a task of its own: a drop cannot
+/// wait), given the key and the holder token.
+pub(crate) type Release = Box<dyn Fn(&str, String) + Send + Sync>;
+
+/// How many leases of superseded or dropped flights are remembered before those older than the
+/// lease (run out by now) are swept.
+const STALE_SWEEP_AT: usize = 64;
+
 /// The flights in progress, by key.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Flights {
     running: Mutex<HashMap<String, Arc<Flight>>>,
-    /// Leases still held by superseded flights, by key: their leader computes a value nobody
-    /// will store, so the key's next flight releases the lease rather than wait for it.
-    stale: Mutex<HashMap<String, String>>,
+    /// Leases still held by superseded or dropped flights, by key, with when they were left:
+    /// nobody will store a value under them, so the key's next flight releases the lease rather
+    /// than wait for it.
+    stale: Mutex<HashMap<String, (String, Instant)>>,
+    /// How long a lease lasts: older stale entries are swept.
+    lease: Duration,
+    /// Set once by the cache: releases the lease of a leader dropped unfinished.
+    release: OnceLock<Release>,
+}
+
+impl std::fmt::Debug for Flights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flights")
+            .field("running", &self.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A caller waiting for another's computation.
@@ -65,12 +90,36 @@ pub(crate) enum Role<'a> {
 }
 
 impl Flights {
+    /// Flights whose leases last `lease`, released on a leader's drop by `release`.
+    pub(crate) fn new(lease: Duration) -> Self {
+        Self {
+            lease,
+            ..Self::default()
+        }
+    }
+
+    /// Sets how a lease left by a dropped leader is released (once).
+    pub(crate) fn on_dropped_lease(&self, release: Release) {
+        let _ = self.release.set(release);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Flight>>> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn stale(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn stale(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
         self.stale.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Remembers that the lease `token` of `key` will store nothing, sweeping entries whose
+    /// lease ran out by now (so keys never asked for again do not pile up).
+    fn leave(&self, key: &str, token: String) {
+        let mut stale = self.stale();
+        if stale.len() >= STALE_SWEEP_AT {
+            let lease = self.lease;
+            stale.retain(|_, (_, left)| left.elapsed() < lease);
+        }
+        stale.insert(key.to_owned(), (token, Instant::now()));
     }
 
     /// Marks `flight` of `key` superseded, remembering the lease it holds.
@@ -82,14 +131,14 @@ impl Flights {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
         {
-            self.stale().insert(key.to_owned(), token);
+            self.leave(key, token);
         }
     }
 
-    /// The lease of `key` a superseded flight of this process still holds, if any (taken: the
-    /// caller releases it).
+    /// The lease of `key` a superseded or dropped flight of this process still holds, if any
+    /// (taken: the caller releases it).
     pub(crate) fn take_stale_lease(&self, key: &str) -> Option<String> {
-        self.stale().remove(key)
+        self.stale().remove(key).map(|(token, _)| token)
     }
 
     /// Joins the flight of `key`, leading it when there is none.
@@ -188,17 +237,6 @@ pub(crate) struct Leader<'a> {
     finished: bool,
 }
 
-impl Follower {
-    /// The lease token of the flight's leader, once it was dropped unfinished.
-    pub(crate) fn abandoned_lease(&self) -> Option<String> {
-        self.flight
-            .lease
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }
-}
-
 impl Leader<'_> {
     /// Records, before it is asked for, the lease this leader is taking (so that a caller taking
     /// over after a cancellation, or the key's next flight after a change, can release it), or,
@@ -206,17 +244,19 @@ impl Leader<'_> {
     pub(crate) fn hold_lease(&self, token: Option<&str>) {
         let mut lease = self.flight.lease.lock().unwrap_or_else(PoisonError::into_inner);
         let previous = std::mem::replace(&mut *lease, token.map(str::to_owned));
-        let mut stale = self.flights.stale();
-        if let Some(previous) = previous
-            && stale.get(&self.key) == Some(&previous)
         {
-            stale.remove(&self.key);
+            let mut stale = self.flights.stale();
+            if let Some(previous) = previous
+                && stale.get(&self.key).is_some_and(|(t, _)| *t == previous)
+            {
+                stale.remove(&self.key);
+            }
         }
         if let Some(token) = token
             && self.flight.superseded.load(SeqCst)
         {
             // Superseded before the lease was recorded: the key's next flight may release it.
-            stale.insert(self.key.clone(), token.to_owned());
+            self.flights.leave(&self.key, token.to_owned());
         }
     }
 
@@ -229,6 +269,14 @@ impl Leader<'_> {
     /// must not be stored.
     pub(crate) fn is_superseded(&self) -> bool {
         self.flight.superseded.load(SeqCst)
+    }
+
+    /// Ends the flight without a value (a refresh not needed, or failed; its lease, if any,
+    /// released by the caller): a follower leads or follows the next flight.
+    pub(crate) fn decline(mut self) {
+        self.finished = true;
+        self.flights.end(&self.key, &self.flight);
+        self.flight.state.send_replace(State::Declined);
     }
 
     /// Hands `outcome` to every follower, and ends the flight: the next miss starts another.
@@ -245,6 +293,20 @@ impl Drop for Leader<'_> {
         if !self.finished {
             // Out of the map first: a follower woken by `Abandoned` must find no flight and lead.
             self.flights.end(&self.key, &self.flight);
+            // Its lease stores nothing: released at once (in a task), and remembered for the
+            // key's next flight of this process in case that comes first.
+            let token = self
+                .flight
+                .lease
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(token) = token {
+                self.flights.leave(&self.key, token.clone());
+                if let Some(release) = self.flights.release.get() {
+                    release(&self.key, token);
+                }
+            }
             self.flight.state.send_replace(State::Abandoned);
         }
     }

@@ -31,6 +31,9 @@ impl<C: Cache> Shared<C> {
         F: FnOnce(&'a dyn Cache) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
+        // Before the copies go: a read that began before this change and keeps a copy after
+        // it sees the bump and removes its copy (see `keep_local_copy`).
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Some(local) = &self.local
             && let Err(e) = change(local.as_ref()).await
         {
@@ -41,8 +44,8 @@ impl<C: Cache> Shared<C> {
 
 /// Reads strip the freshness header; writes supersede the flights of the keys they change
 /// (after the change, applied or not: a failed write may have been applied) and apply to the
-/// local copies; everything else is forwarded. `exists` and `ttl` are the wrapped cache's: a
-/// value kept for a stale window exists, and lives, until the end of that window.
+/// local copies; everything else is forwarded. `exists` and `ttl` read as `get_with_ttl` does (a
+/// value past its TTL, kept for a stale window, does not exist; its TTL is the value's own).
 #[forward(self.shared.inner)]
 #[async_trait]
 impl<C: Cache> Cache for ComputeCache<C> {
@@ -76,15 +79,27 @@ impl<C: Cache> Cache for ComputeCache<C> {
         })
     }
 
+    async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.get_with_ttl(key).await?.is_some())
+    }
+
+    async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
+        Ok(self.get_with_ttl(key).await?.map(|(_, expiry)| expiry))
+    }
+
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        let result = self.shared.inner.set(key, value, ttl).await;
+        let result = self.shared.inner.set(key, stored::escape(&value), ttl).await;
         self.shared.flights.supersede(key);
         self.shared.on_local("a write", |local| local.delete(key)).await;
         result
     }
 
     async fn set_many(&self, entries: &[(&str, Bytes)], ttl: Ttl) -> Result<()> {
-        let result = self.shared.inner.set_many(entries, ttl).await;
+        let escaped: Vec<(&str, Bytes)> = entries
+            .iter()
+            .map(|(key, value)| (*key, stored::escape(value)))
+            .collect();
+        let result = self.shared.inner.set_many(&escaped, ttl).await;
         entries
             .iter()
             .for_each(|(key, _)| self.shared.flights.supersede(key));

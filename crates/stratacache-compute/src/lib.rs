@@ -9,6 +9,7 @@ mod flight;
 mod forward;
 mod freshness;
 mod lease;
+mod refresh;
 mod stats;
 pub mod stored;
 

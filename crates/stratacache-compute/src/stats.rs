@@ -9,7 +9,8 @@ use stratacache_core::Bytes;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ComputeStats {
-    /// Calls answered from the cache, without computing.
+    /// Calls answered from the cache with a fresh value, without computing (a caller that
+    /// refreshed a value early is not counted here).
     pub hits: u64,
     /// Computations run (by leaders, and by callers that stopped waiting and computed
     /// themselves).

@@ -9,9 +9,12 @@
 //! | 13 | 4 | delta | the computation's duration in microseconds, `u32` little-endian (saturating) |
 //! | 17 | rest | value | the computed bytes |
 //!
-//! Only values written by [`ComputeCache`](crate::ComputeCache) under a policy that needs them
-//! ([`Freshness::needs_header`](crate::Freshness::needs_header)) carry the header; any other
-//! value is read as it is, fresh until the backend expires it. `0xC1` never occurs in UTF-8, so
+//! Values written by [`ComputeCache`](crate::ComputeCache) under a policy that needs them
+//! ([`Freshness::needs_header`](crate::Freshness::needs_header)) carry the header, and so does
+//! any value written through it that starts with [`MAGIC`] or [`NEGATIVE_MAGIC`] by chance (with
+//! no soft expiry), so that it reads back as it was; any other value is read as it is, fresh until
+//! the backend expires it. A value starting with a magic written past the `ComputeCache` (another
+//! client) is read as a header. `0xC1` never occurs in UTF-8, so
 //! no text or JSON value starts with the magic, and the compression header (`C1 53 43 5A`) differs
 //! in its fourth byte: the two formats nest in either order, each layer reading its own.
 
@@ -62,6 +65,17 @@ pub(crate) fn encode(value: &[u8], fresh_until: Option<u64>, delta: Duration) ->
     out.extend_from_slice(&micros.to_le_bytes());
     out.extend_from_slice(value);
     Bytes::from(out)
+}
+
+/// `value` as stored without a policy: as it is, unless it starts with one of the magics (a
+/// binary value may, by chance), then behind a header with no soft expiry, so that it reads
+/// back as it was and not as a header or a cached error.
+pub(crate) fn escape(value: &Bytes) -> Bytes {
+    if value.starts_with(&MAGIC) || value.starts_with(&NEGATIVE_MAGIC) {
+        encode(value, None, Duration::ZERO)
+    } else {
+        value.clone()
+    }
 }
 
 /// Reads a stored value: with its header if it has one, as it is otherwise.

@@ -357,3 +357,33 @@ async fn ai_get_or_compute_refuses_bad_input_and_does_not_cache_errors() {
     assert_eq!((qa.hits, qa.misses, qa.sets), (0, 2, 1), "{qa:?}");
     assert_eq!(built.compute_stats().computations, 2);
 }
+
+/// Stale-if-error on the factory's tiered stack when Redis goes down: the failover's memory
+/// fallback starts empty and the model fails too, yet the last value is served from this
+/// process's copies, within the window; past it, the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_and_the_model_failing_the_last_value_is_served_within_the_window() {
+    let Some(mut server) = server() else { return };
+    let mut config = on_redis(CacheConfig::web_app(), &server, &unique_namespace("sie"));
+    config.compute.freshness.stale_if_error = Duration::from_millis(1500);
+    let built = CacheFactory::from_config(config).await.unwrap();
+    let ttl = Ttl::After(Duration::from_millis(300));
+    let model_down = || async { Err(Error::new(ErrorKind::Unavailable, "the model is down")) };
+    built
+        .get_or_compute("answer", ttl, || async { Ok(Bytes::from_static(b"last good")) })
+        .await
+        .unwrap();
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let served = built.fetch("answer", ttl, model_down).await.unwrap();
+    assert_eq!(
+        (served.value.as_ref(), served.source),
+        (&b"last good"[..], Source::Stale),
+        "layers: {:?}",
+        built.layers
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let late = built.fetch("answer", ttl, model_down).await.unwrap_err();
+    assert_eq!(late.kind(), ErrorKind::Unavailable);
+    assert_eq!(built.compute_stats().stale_if_error, 1);
+}
