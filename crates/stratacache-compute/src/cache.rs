@@ -78,6 +78,9 @@ pub(crate) struct Shared<C> {
     pub(crate) flights: Flights,
     /// Bumped by every change made through this cache (see [`Shared::generation`]).
     pub(crate) generation: AtomicU64,
+    /// Set once this cache wrote a value behind a header (a policy, a cached error, an escaped
+    /// value): until then `exists` and `ttl` need not read values.
+    pub(crate) headers_written: AtomicBool,
     pub(crate) counters: Counters,
     /// Set once the cache refused a lease as unsupported: coalescing stays within the process.
     pub(crate) no_leases: AtomicBool,
@@ -148,6 +151,7 @@ impl<C: Cache + 'static> ComputeCacheBuilder<C> {
             config: self.config,
             flights: Flights::new(self.config.lease),
             generation: AtomicU64::new(0),
+            headers_written: AtomicBool::new(false),
             counters: Counters::default(),
             no_leases: AtomicBool::new(false),
             leases_refused_until: Mutex::new(None),
@@ -281,6 +285,13 @@ impl<C: Cache> Shared<C> {
                 Err(error)
             }
             Found::Miss { stale } => self.miss(key, ttl, policy, compute, stale, generation).await,
+        }
+    }
+
+    /// Notes that `stored` is about to be written (see `headers_written`).
+    pub(crate) fn note_written(&self, stored: &[u8]) {
+        if stored.starts_with(&stored::MAGIC) || stored.starts_with(&stored::NEGATIVE_MAGIC) {
+            self.headers_written.store(true, Ordering::Relaxed);
         }
     }
 
@@ -631,6 +642,7 @@ impl<C: Cache> Shared<C> {
         }
         let generation = self.generation();
         let (stored, stored_ttl) = stored_form(&value, jittered(ttl, self.config.ttl_jitter), policy, delta);
+        self.note_written(&stored);
         match self.inner.set(key, stored.clone(), stored_ttl).await {
             Ok(()) if superseded() => {
                 // Changed while we stored: what we stored may be older than the change.
@@ -662,11 +674,9 @@ impl<C: Cache> Shared<C> {
         if ttl.is_zero() || superseded || !policy.stale_if_error.is_zero() {
             return;
         }
-        match self
-            .inner
-            .set(key, stored::encode_error(error), Ttl::After(ttl))
-            .await
-        {
+        let stored = stored::encode_error(error);
+        self.note_written(&stored);
+        match self.inner.set(key, stored, Ttl::After(ttl)).await {
             Ok(()) => bump(&self.counters.negative_stored),
             Err(e) => tracing::warn!(key, error = %e, "get_or_compute: the error could not be cached"),
         }

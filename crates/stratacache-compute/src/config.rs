@@ -62,7 +62,9 @@ pub struct ComputeConfig {
     #[serde(with = "stratacache_core::serde_secs")]
     pub lease: Duration,
     /// How often a process waiting for another's computation looks for the value (default
-    /// 5 ms, each wait drawn between half and 1.5 times that; 1 ms to 1 s). In JSON, seconds.
+    /// 2 ms, each wait drawn between half and 1.5 times that; 1 ms to 1 s): one read per look;
+    /// the lease is asked for again only every tenth of [`lease`](Self::lease), between this
+    /// and 50 ms. In JSON, seconds.
     #[serde(with = "stratacache_core::serde_secs")]
     pub poll_interval: Duration,
     /// Negative caching: how long a computation's error is stored in the cache and returned to
@@ -81,7 +83,7 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
 /// The default [`ComputeConfig::lease`].
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(5);
 /// The default [`ComputeConfig::poll_interval`].
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(5);
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 impl Default for ComputeConfig {
     fn default() -> Self {

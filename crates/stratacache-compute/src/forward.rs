@@ -2,6 +2,7 @@
 //! its TTL as expired), writes supersede the flights of the keys they change and apply to the
 //! local copies too; everything else goes to the wrapped cache.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use stratacache_core::{Bytes, Cache, Expiry, Glob, Result, Ttl, async_trait, forward};
@@ -33,7 +34,7 @@ impl<C: Cache> Shared<C> {
     {
         // Before the copies go: a read that began before this change and keeps a copy after
         // it sees the bump and removes its copy (see `keep_local_copy`).
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         if let Some(local) = &self.local
             && let Err(e) = change(local.as_ref()).await
         {
@@ -44,8 +45,11 @@ impl<C: Cache> Shared<C> {
 
 /// Reads strip the freshness header; writes supersede the flights of the keys they change
 /// (after the change, applied or not: a failed write may have been applied) and apply to the
-/// local copies; everything else is forwarded. `exists` and `ttl` read as `get_with_ttl` does (a
-/// value past its TTL, kept for a stale window, does not exist; its TTL is the value's own).
+/// local copies; everything else is forwarded. Once this cache wrote a value behind a header,
+/// `exists` and `ttl` read as `get_with_ttl` does (a value past its TTL, kept for a stale window,
+/// does not exist; its TTL is the value's own); before, they are the wrapped cache's (no value
+/// is read). A process that only reads values other processes wrote under a policy sees the
+/// wrapped cache's `exists` and `ttl`.
 #[forward(self.shared.inner)]
 #[async_trait]
 impl<C: Cache> Cache for ComputeCache<C> {
@@ -80,15 +84,23 @@ impl<C: Cache> Cache for ComputeCache<C> {
     }
 
     async fn exists(&self, key: &str) -> Result<bool> {
+        if !self.shared.headers_written.load(Ordering::Relaxed) {
+            return self.shared.inner.exists(key).await;
+        }
         Ok(self.get_with_ttl(key).await?.is_some())
     }
 
     async fn ttl(&self, key: &str) -> Result<Option<Expiry>> {
+        if !self.shared.headers_written.load(Ordering::Relaxed) {
+            return self.shared.inner.ttl(key).await;
+        }
         Ok(self.get_with_ttl(key).await?.map(|(_, expiry)| expiry))
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Ttl) -> Result<()> {
-        let result = self.shared.inner.set(key, stored::escape(&value), ttl).await;
+        let stored = stored::escape(&value);
+        self.shared.note_written(&stored);
+        let result = self.shared.inner.set(key, stored, ttl).await;
         self.shared.flights.supersede(key);
         self.shared.on_local("a write", |local| local.delete(key)).await;
         result
@@ -99,6 +111,9 @@ impl<C: Cache> Cache for ComputeCache<C> {
             .iter()
             .map(|(key, value)| (*key, stored::escape(value)))
             .collect();
+        escaped
+            .iter()
+            .for_each(|(_, stored)| self.shared.note_written(stored));
         let result = self.shared.inner.set_many(&escaped, ttl).await;
         entries
             .iter()

@@ -1,6 +1,7 @@
 //! Coalescing across processes: before a flight's leader computes, it takes the key's lease on
 //! the cache ([`Cache::acquire_lease`]). A process that finds the lease taken waits for the value
-//! instead, looking for it every `poll_interval` (jittered), and takes the lease over when it
+//! instead, looking for it every `poll_interval` (jittered; one read, the lease asked for again
+//! only every tenth of the lease, at most every 50 ms), and takes the lease over when it
 //! runs out (its holder died, or computed longer than `max_wait`) or is released without a
 //! value. The holder renews its lease every third of its duration while it computes (up to
 //! `max_wait`), and releases it once the value is stored. A holder cancelled mid-way leaves it
@@ -160,27 +161,48 @@ impl<C: Cache> Shared<C> {
                 waited = true;
                 bump(&self.counters.remote_waits);
             }
-            if leader.is_superseded() || Instant::now() >= deadline {
-                if !leader.is_superseded() {
-                    bump(&self.counters.wait_timeouts);
-                    if self.config.on_wait_timeout == WaitPolicy::Fail {
-                        return Claimed::Failed(Error::new(
-                            ErrorKind::Timeout,
-                            format!(
-                                "waited {:?} (max_wait) for another process's computation of {key:?}",
-                                self.config.max_wait
-                            ),
-                        ));
-                    }
+            // Look for the value every `poll_interval` (one read); ask for the lease again
+            // (one script) only every `lease_check`, which is how soon a lease that ran out
+            // (its holder died) is taken over.
+            let next_check = Instant::now() + self.lease_check();
+            loop {
+                if leader.is_superseded() || Instant::now() >= deadline {
+                    return self.gave_up(key, leader);
                 }
-                return Claimed::Compute(None);
-            }
-            tokio::time::sleep_until(deadline.min(Instant::now() + jittered(self.config.poll_interval)))
-                .await;
-            if let Some(outcome) = self.look(key, policy).await.outcome() {
-                return self.claimed(outcome);
+                let poll = Instant::now() + jittered(self.config.poll_interval);
+                tokio::time::sleep_until(deadline.min(next_check).min(poll)).await;
+                if let Some(outcome) = self.look(key, policy).await.outcome() {
+                    return self.claimed(outcome);
+                }
+                if Instant::now() >= next_check {
+                    break;
+                }
             }
         }
+    }
+
+    /// How often a process waiting for another's value asks for the lease again: a tenth of
+    /// the lease, between `poll_interval` and 50 ms.
+    fn lease_check(&self) -> Duration {
+        (self.config.lease / 10).clamp(self.config.poll_interval, Duration::from_millis(50))
+    }
+
+    /// The wait for another process ended without its value: superseded (compute, not to be
+    /// stored), or `max_wait` reached (by policy).
+    fn gave_up(&self, key: &str, leader: &Leader<'_>) -> Claimed {
+        if !leader.is_superseded() {
+            bump(&self.counters.wait_timeouts);
+            if self.config.on_wait_timeout == WaitPolicy::Fail {
+                return Claimed::Failed(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "waited {:?} (max_wait) for another process's computation of {key:?}",
+                        self.config.max_wait
+                    ),
+                ));
+            }
+        }
+        Claimed::Compute(None)
     }
 
     /// What another process left: its value, or its cached error.

@@ -222,3 +222,40 @@ async fn a_lease_refused_for_want_of_permission_is_not_asked_for_on_every_miss()
     let stats = compute.compute_stats();
     assert_eq!((stats.lease_errors, stats.computations), (1, 3), "{stats:?}");
 }
+
+/// A process waiting for another's lease looks for the value with one read per poll, and asks
+/// for the lease again only every tenth of the lease (at most every 50 ms): far fewer lease
+/// scripts than reads.
+#[tokio::test]
+async fn a_waiting_process_reads_each_poll_and_asks_for_the_lease_seldom() {
+    use std::time::Duration;
+
+    let cache = scripted();
+    assert!(
+        cache
+            .inner()
+            .acquire_lease("k", "another-process", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let config = stratacache_compute::ComputeConfig {
+        max_wait: Duration::from_millis(300),
+        on_wait_timeout: stratacache_compute::WaitPolicy::Fail,
+        ..Default::default()
+    };
+    let compute = ComputeCache::with_config(cache.shared(), config).unwrap();
+    cache.reset_calls();
+    let error = compute
+        .get_or_compute("k", Ttl::secs(60), || async {
+            panic!("the lease is held elsewhere")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    let (reads, leases) = (cache.calls(Op::Get), cache.calls(Op::AcquireLease));
+    assert!(
+        leases <= 8,
+        "{leases} lease calls in 300 ms (one per 50 ms expected)"
+    );
+    assert!(reads >= 3 * leases, "{reads} reads for {leases} lease calls");
+}

@@ -140,8 +140,9 @@ async fn no_longer_get_or_revalidate_refreshes_inline_and_reads_twice() {
         answer.source,
         compute.compute_stats()
     );
-    assert!(
-        answer.source != Source::Computed && took < Duration::from_millis(50),
+    assert_ne!(
+        answer.source,
+        Source::Computed,
         "get_or_revalidate computed inline ({took:?})"
     );
     assert_eq!(gets, 1, "a hit read the cache {gets} times");
@@ -211,20 +212,22 @@ async fn no_longer_a_panicking_background_refresh_leaks_its_lease() {
         .get_or_revalidate("k", ttl, || async { panic!("bug in the refresh") })
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while compute.compute_stats().refresh_errors == 0 {
+        assert!(Instant::now() < deadline, "the panicked refresh is not counted");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     compute.delete("k").await.unwrap();
-    let started = Instant::now();
     compute
         .get_or_compute("k", ttl, || async { Ok(b("v2")) })
         .await
         .unwrap();
-    let waited = started.elapsed();
     let stats = compute.compute_stats();
-    println!("the miss after the panic waited {waited:?}; {stats:?}");
-    assert!(stats.refresh_errors >= 1, "the panicked refresh is not counted");
-    assert!(
-        waited < Duration::from_millis(500),
-        "waited {waited:?} for a dead lease of this process"
+    println!("the miss after the panic: {stats:?}");
+    assert_eq!(
+        (stats.remote_waits, stats.lease_takeovers),
+        (0, 0),
+        "the miss waited for a dead lease of this process"
     );
 }
 
@@ -253,19 +256,16 @@ async fn no_longer_a_cancelled_refresh_leaks_its_lease() {
     .await;
     assert!(cancelled.is_err());
     compute.delete("k").await.unwrap();
-    let started = Instant::now();
     compute
         .get_or_compute("k", ttl, || async { Ok(b("v2")) })
         .await
         .unwrap();
-    let waited = started.elapsed();
-    println!(
-        "the miss after the cancelled refresh waited {waited:?}; {:?}",
-        compute.compute_stats()
-    );
-    assert!(
-        waited < Duration::from_millis(500),
-        "waited {waited:?} for a dead lease of this process"
+    let stats = compute.compute_stats();
+    println!("the miss after the cancelled refresh: {stats:?}");
+    assert_eq!(
+        (stats.remote_waits, stats.lease_takeovers),
+        (0, 0),
+        "the miss waited for a dead lease of this process"
     );
 }
 

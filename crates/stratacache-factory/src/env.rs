@@ -150,7 +150,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "CACHE_COMPUTE_POLL_INTERVAL",
         accepted: "seconds, 0.001..=1",
-        description: "how often a process waiting for another's computation looks for the value, each wait jittered by ±50 % (default 0.005)",
+        description: "how often a process waiting for another's computation looks for the value, each wait jittered by ±50 % (default 0.002)",
     },
     EnvVar {
         name: "CACHE_COMPUTE_NEGATIVE_TTL",
