@@ -116,6 +116,11 @@ mod across_instances {
             1,
             "the other instance waited: {sa:?} {sb:?}"
         );
+        assert_eq!(
+            sa.leases_acquired + sb.leases_acquired,
+            1,
+            "one lease, taken by the computing instance: {sa:?} {sb:?}"
+        );
     }
 
     /// A holder that died (its lease is never renewed nor released) is taken over once its

@@ -73,7 +73,10 @@ impl<C: Cache> Shared<C> {
             leader.hold_lease(None);
         }
         match taken {
-            Ok(true) => Ok(Held(holder)),
+            Ok(true) => {
+                bump(&self.counters.leases_acquired);
+                Ok(Held(holder))
+            }
             Ok(false) => Err(NoLease::Taken),
             Err(e) if e.kind() == ErrorKind::Unsupported => {
                 self.no_leases.store(true, Relaxed);
@@ -147,9 +150,12 @@ impl<C: Cache> Shared<C> {
                 Err(NoLease::Taken) => {
                     // Held by a superseded flight of this process: its value will not be
                     // stored, so nobody should wait for it.
-                    if let Some(stale) = self.flights.take_stale_lease(key)
-                        && let Ok(true) = self.inner.release_lease(key, &stale).await
-                    {
+                    // (Released here, or already by the task a dropped leader spawned: ask
+                    // again either way, once.)
+                    if let Some(stale) = self.flights.take_stale_lease(key) {
+                        if let Err(e) = self.inner.release_lease(key, &stale).await {
+                            tracing::debug!(key, error = %e, "get_or_compute: a stale lease could not be released");
+                        }
                         continue;
                     }
                     if !patient {

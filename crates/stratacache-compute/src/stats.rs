@@ -34,6 +34,9 @@ pub struct ComputeStats {
     /// Flights of this process that found another process computing the key (its lease taken)
     /// and waited for its value instead.
     pub remote_waits: u64,
+    /// Leases this process took on the cache, to compute a missing value or to refresh one
+    /// (one per computation coalesced across processes).
+    pub leases_acquired: u64,
     /// Leases taken after waiting for another process whose lease ran out (it died or hung) or
     /// was released without a value.
     pub lease_takeovers: u64,
@@ -71,6 +74,7 @@ pub(crate) struct Counters {
     pub(crate) read_errors: AtomicU64,
     pub(crate) superseded: AtomicU64,
     pub(crate) remote_waits: AtomicU64,
+    pub(crate) leases_acquired: AtomicU64,
     pub(crate) lease_takeovers: AtomicU64,
     pub(crate) lease_errors: AtomicU64,
     pub(crate) early_refreshes: AtomicU64,
@@ -95,6 +99,7 @@ impl Counters {
             read_errors: self.read_errors.load(Relaxed),
             superseded: self.superseded.load(Relaxed),
             remote_waits: self.remote_waits.load(Relaxed),
+            leases_acquired: self.leases_acquired.load(Relaxed),
             lease_takeovers: self.lease_takeovers.load(Relaxed),
             lease_errors: self.lease_errors.load(Relaxed),
             early_refreshes: self.early_refreshes.load(Relaxed),
