@@ -3,7 +3,7 @@
 //! 50 ms to compute. Both variants coalesce (single-flight and the lease); plain expiry lets the
 //! key expire, and every reader that arrives during its recomputation waits for it; XFetch
 //! (β = 1) has one reader refresh it shortly before it expires, and the others keep reading the
-//! value. Printed for each, in the same run: the computations per TTL period, the calls that
+//! value; with `get_or_revalidate` that refresh runs in the background and no reader waits. Printed for each, in the same run: the computations per TTL period, the calls that
 //! waited for a computation (a miss seen by a caller: answered `Computed` or `Shared`, not from
 //! the cache), and the callers' p50 / p99 / max latency.
 
@@ -28,7 +28,7 @@ struct Outcome {
     latencies_ms: Vec<f64>,
 }
 
-async fn steady_load(cache: Arc<ComputeCache<RedisCache>>, run_for: Duration) -> Outcome {
+async fn steady_load(cache: Arc<ComputeCache<RedisCache>>, run_for: Duration, background: bool) -> Outcome {
     let until = Instant::now() + run_for;
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
@@ -37,13 +37,16 @@ async fn steady_load(cache: Arc<ComputeCache<RedisCache>>, run_for: Duration) ->
                 let mut seen = Vec::new();
                 while Instant::now() < until {
                     let started = Instant::now();
-                    let fetched = cache
-                        .fetch("xfetch:hot", Ttl::After(TTL), || async {
-                            tokio::time::sleep(COMPUTE).await;
-                            Ok(Bytes::from_static(b"value"))
-                        })
-                        .await
-                        .unwrap();
+                    let compute = || async {
+                        tokio::time::sleep(COMPUTE).await;
+                        Ok(Bytes::from_static(b"value"))
+                    };
+                    let fetched = if background {
+                        cache.get_or_revalidate("xfetch:hot", Ttl::After(TTL), compute).await
+                    } else {
+                        cache.fetch("xfetch:hot", Ttl::After(TTL), compute).await
+                    }
+                    .unwrap();
                     seen.push((started.elapsed().as_secs_f64() * 1e3, fetched.source));
                     tokio::time::sleep(PAUSE).await;
                 }
@@ -85,13 +88,18 @@ pub(crate) fn xfetch_vs_plain_expiry(
         COMPUTE.as_millis()
     );
     println!(
-        "  {:<26} {:>22} {:>16} {:>28} {:>9} {:>9} {:>9}",
+        "  {:<28} {:>22} {:>16} {:>28} {:>9} {:>9} {:>9}",
         "", "computations per TTL", "early refreshes", "calls that waited (of all)", "p50", "p99", "max"
     );
-    for (label, beta) in [("plain expiry (baseline)", 0.0), ("XFetch, beta 1", 1.0)] {
+    let variants = [
+        ("plain expiry (baseline)", 0.0, false),
+        ("XFetch, beta 1", 1.0, false),
+        ("XFetch, beta 1, background", 1.0, true),
+    ];
+    for (label, beta, background) in variants {
         let outcome = runtime.block_on(async {
             let mut config = RedisConfig::new(url);
-            config.namespace = format!("{namespace}-{}", if beta > 0.0 { "xfetch" } else { "plain" });
+            config.namespace = format!("{namespace}-{}-{background}", if beta > 0.0 { "xfetch" } else { "plain" });
             let redis = RedisCache::connect(config).await.unwrap();
             let compute = ComputeConfig {
                 freshness: Freshness {
@@ -101,12 +109,12 @@ pub(crate) fn xfetch_vs_plain_expiry(
                 ..ComputeConfig::default()
             };
             let cache = Arc::new(ComputeCache::with_config(redis, compute).unwrap());
-            steady_load(cache, run_for).await
+            steady_load(cache, run_for, background).await
         });
         #[allow(clippy::cast_precision_loss)]
         let per_ttl = outcome.computations as f64 / (run_for.as_secs_f64() / TTL.as_secs_f64());
         println!(
-            "  {label:<26} {per_ttl:>22.2} {:>16} {:>28} {:>6.1} ms {:>6.1} ms {:>6.1} ms",
+            "  {label:<28} {per_ttl:>22.2} {:>16} {:>28} {:>6.1} ms {:>6.1} ms {:>6.1} ms",
             outcome.early_refreshes,
             format!("{} of {}", outcome.waited, outcome.calls),
             percentile(&outcome.latencies_ms, 50.0),
