@@ -42,7 +42,9 @@ async fn steady_load(cache: Arc<ComputeCache<RedisCache>>, run_for: Duration, ba
                         Ok(Bytes::from_static(b"value"))
                     };
                     let fetched = if background {
-                        cache.get_or_revalidate("xfetch:hot", Ttl::After(TTL), compute).await
+                        cache
+                            .get_or_revalidate("xfetch:hot", Ttl::After(TTL), compute)
+                            .await
                     } else {
                         cache.fetch("xfetch:hot", Ttl::After(TTL), compute).await
                     }
@@ -99,7 +101,10 @@ pub(crate) fn xfetch_vs_plain_expiry(
     for (label, beta, background) in variants {
         let outcome = runtime.block_on(async {
             let mut config = RedisConfig::new(url);
-            config.namespace = format!("{namespace}-{}-{background}", if beta > 0.0 { "xfetch" } else { "plain" });
+            config.namespace = format!(
+                "{namespace}-{}-{background}",
+                if beta > 0.0 { "xfetch" } else { "plain" }
+            );
             let redis = RedisCache::connect(config).await.unwrap();
             let compute = ComputeConfig {
                 freshness: Freshness {
