@@ -1,7 +1,7 @@
 //! [`ComputeCache`]: a cache that can compute what it misses, once per key at a time.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use stratacache_core::{Bytes, Cache, Error, ErrorKind, Result, SharedCache, Ttl};
@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use crate::config::{ComputeConfig, WaitPolicy};
 use crate::flight::{Flights, Leader, Role, State};
 use crate::freshness::{Found, Freshness, classify};
+use crate::generation::{Generations, Seen};
 use crate::lease::Claimed;
 use crate::refresh::Refresh;
 use crate::stats::{ComputeStats, Counters, Fetched, Source, bump};
@@ -76,8 +77,8 @@ pub(crate) struct Shared<C> {
     pub(crate) inner: C,
     pub(crate) config: ComputeConfig,
     pub(crate) flights: Flights,
-    /// Bumped by every change made through this cache (see [`Shared::generation`]).
-    pub(crate) generation: AtomicU64,
+    /// Bumped by every change made through this cache, by key (see [`Generations`]).
+    pub(crate) generations: Generations,
     /// Set once this cache wrote a value behind a header (a policy, a cached error, an escaped
     /// value): until then `exists` and `ttl` need not read values.
     pub(crate) headers_written: AtomicBool,
@@ -149,9 +150,13 @@ impl<C: Cache + 'static> ComputeCacheBuilder<C> {
         let shared = Arc::new(Shared {
             inner: self.inner,
             config: self.config,
-            flights: Flights::new(self.config.lease),
-            generation: AtomicU64::new(0),
-            headers_written: AtomicBool::new(false),
+            flights: Flights::new(self.config.lease + self.config.max_wait),
+            generations: Generations::default(),
+            // A configuration that writes headers reads as if it had: every process with it
+            // answers `exists` and `ttl` alike, whatever it wrote so far.
+            headers_written: AtomicBool::new(
+                self.config.freshness.needs_header() || !self.config.negative_ttl.is_zero(),
+            ),
             counters: Counters::default(),
             no_leases: AtomicBool::new(false),
             leases_refused_until: Mutex::new(None),
@@ -248,7 +253,7 @@ impl<C: Cache> Shared<C> {
         Fut: Future<Output = Result<Bytes>> + Send,
     {
         check(ttl, policy)?;
-        let generation = self.generation();
+        let generation = self.generations.of(key);
         let found = self.look(key, policy).await;
         self.act(key, ttl, policy, compute, found, generation).await
     }
@@ -262,7 +267,7 @@ impl<C: Cache> Shared<C> {
         policy: &Freshness,
         compute: F,
         found: Found,
-        generation: u64,
+        generation: Seen,
     ) -> Result<Fetched>
     where
         F: FnOnce() -> Fut + Send,
@@ -295,12 +300,6 @@ impl<C: Cache> Shared<C> {
         }
     }
 
-    /// How many changes were made through this cache so far (a read that began before one must
-    /// not keep a local copy of what it read).
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
-
     /// A miss: computes (or waits for whoever computes); if that fails, serves `stale`, or the
     /// local copy, under stale-if-error.
     async fn miss<F, Fut>(
@@ -310,7 +309,7 @@ impl<C: Cache> Shared<C> {
         policy: &Freshness,
         compute: F,
         stale: Option<Bytes>,
-        generation: u64,
+        generation: Seen,
     ) -> Result<Fetched>
     where
         F: FnOnce() -> Fut + Send,
@@ -323,7 +322,7 @@ impl<C: Cache> Shared<C> {
         if policy.stale_if_error.is_zero() {
             return Err(error);
         }
-        if self.generation() != generation {
+        if self.generations.of(key) != generation {
             // Changed through this cache meanwhile: what was read before may be gone or
             // replaced. Read again.
             return match self.look(key, policy).await {
@@ -420,11 +419,15 @@ impl<C: Cache> Shared<C> {
                 }
                 // The flight ended without a value (a refresh not needed, or failed): lead or
                 // follow the next one.
-                Ok(Ok(State::Declined)) => {}
+                Ok(Ok(State::Declined)) => {
+                    deadline = Instant::now() + 2 * self.config.max_wait;
+                }
                 // The leader was cancelled (or its flight went away without a word): lead or
                 // follow the next flight (the leader's lease was released when it was dropped).
                 Ok(Ok(State::Abandoned | State::Running | State::Computing) | Err(_)) => {
                     after_abandon = true;
+                    // The next flight is waited for afresh.
+                    deadline = Instant::now() + 2 * self.config.max_wait;
                 }
                 Err(_) => {
                     bump(&self.counters.wait_timeouts);
@@ -521,7 +524,7 @@ impl<C: Cache> Shared<C> {
     /// What a read of `key` finds under `policy`: a failed read is counted and logged, then
     /// answered by the local copy (stale-if-error) if there is one, else a miss.
     pub(crate) async fn look(&self, key: &str, policy: &Freshness) -> Found {
-        let generation = self.generation();
+        let generation = self.generations.of(key);
         let stored = match self.inner.get(key).await {
             Ok(Some(stored)) => stored,
             Ok(None) => return Found::miss(),
@@ -574,14 +577,14 @@ impl<C: Cache> Shared<C> {
 
     /// Keeps `stored` as the local copy of `key`, unless the key was changed through this cache
     /// since `generation` (what was read may be older than the change: the copy goes again).
-    async fn keep_local_copy(&self, key: &str, stored: Bytes, ttl: Ttl, generation: u64) {
+    async fn keep_local_copy(&self, key: &str, stored: Bytes, ttl: Ttl, generation: Seen) {
         let Some(local) = &self.local else { return };
         if let Err(e) = local.set(key, stored, ttl).await {
             tracing::debug!(key, error = %e, "get_or_compute: a local copy could not be kept");
         }
         // A change bumps the generation before it removes the copies: either it removed this
         // copy, or this sees its bump.
-        if self.generation() != generation {
+        if self.generations.of(key) != generation {
             self.drop_local_copy(key).await;
         }
     }
@@ -631,7 +634,10 @@ impl<C: Cache> Shared<C> {
             Ok(value) => value,
             Err(error) => {
                 bump(&self.counters.errors);
-                self.store_error(key, &error, policy, superseded()).await;
+                // A failed refresh keeps the value served: its error is not cached.
+                if !leader.is_some_and(Leader::is_refresh) {
+                    self.store_error(key, &error, policy, superseded()).await;
+                }
                 return Err(error);
             }
         };
@@ -640,7 +646,7 @@ impl<C: Cache> Shared<C> {
             bump(&self.counters.superseded);
             return Ok(value);
         }
-        let generation = self.generation();
+        let generation = self.generations.of(key);
         let (stored, stored_ttl) = stored_form(&value, jittered(ttl, self.config.ttl_jitter), policy, delta);
         self.note_written(&stored);
         match self.inner.set(key, stored.clone(), stored_ttl).await {
@@ -658,9 +664,12 @@ impl<C: Cache> Shared<C> {
                 tracing::warn!(key, error = %e, "get_or_compute: the computed value could not be stored");
             }
         }
-        // Copies only of values with a soft expiry (a TTL of their own, under a policy).
-        if !policy.stale_if_error.is_zero() && matches!(stored_ttl, Ttl::After(_)) {
+        // Copies only of values with a soft expiry (a TTL of their own, under a policy); an
+        // older copy must not outlive a newer value of which none is kept.
+        if !policy.stale_if_error.is_zero() && policy.needs_header() && matches!(stored_ttl, Ttl::After(_)) {
             self.keep_local_copy(key, stored, stored_ttl, generation).await;
+        } else {
+            self.drop_local_copy(key).await;
         }
         Ok(value)
     }
@@ -676,6 +685,8 @@ impl<C: Cache> Shared<C> {
         }
         let stored = stored::encode_error(error);
         self.note_written(&stored);
+        // No older copy may answer for the key while its error is the answer.
+        self.drop_local_copy(key).await;
         match self.inner.set(key, stored, Ttl::After(ttl)).await {
             Ok(()) => bump(&self.counters.negative_stored),
             Err(e) => tracing::warn!(key, error = %e, "get_or_compute: the error could not be cached"),

@@ -198,7 +198,7 @@ impl<C: Cache + 'static> WithFreshness<'_, C> {
     {
         let shared = &self.cache.shared;
         crate::cache::check(ttl, &self.policy)?;
-        let generation = shared.generation();
+        let generation = shared.generations.of(key);
         let (current, seen, kind) = match shared.look(key, &self.policy).await {
             Found::Due(value, seen) => (value, seen, Refresh::Early),
             Found::Revalidate(value, seen) => (value, seen, Refresh::Stale),

@@ -39,6 +39,8 @@ pub(crate) enum State {
 pub(crate) struct Flight {
     state: watch::Sender<State>,
     superseded: AtomicBool,
+    /// A refresh of a value still served (not a miss): its error is not cached.
+    refresh: AtomicBool,
     /// The holder token of the lease the leader took, if it took one: when the leader is
     /// dropped unfinished, the caller that takes over releases it (this process knows it is
     /// dead) instead of waiting for it to run out.
@@ -60,8 +62,10 @@ pub(crate) struct Flights {
     /// Leases still held by superseded or dropped flights, by key, with when they were left:
     /// nobody will store a value under them, so the key's next flight releases the lease rather
     /// than wait for it.
-    stale: Mutex<HashMap<String, (String, Instant)>>,
-    /// How long a lease lasts: older stale entries are swept.
+    /// Several per key: a flight superseded twice may have left two.
+    stale: Mutex<HashMap<String, Vec<(String, Instant)>>>,
+    /// How long a stale lease may still be held (renewed up to `max_wait`, then run out):
+    /// older entries are swept.
     lease: Duration,
     /// Set once by the cache: releases the lease of a leader dropped unfinished.
     release: OnceLock<Release>,
@@ -90,7 +94,7 @@ pub(crate) enum Role<'a> {
 }
 
 impl Flights {
-    /// Flights whose leases last `lease`, released on a leader's drop by `release`.
+    /// Flights whose leases may be held (renewed, then run out) for at most `lease`.
     pub(crate) fn new(lease: Duration) -> Self {
         Self {
             lease,
@@ -107,7 +111,7 @@ impl Flights {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn stale(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+    fn stale(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(String, Instant)>>> {
         self.stale.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -117,9 +121,15 @@ impl Flights {
         let mut stale = self.stale();
         if stale.len() >= STALE_SWEEP_AT {
             let lease = self.lease;
-            stale.retain(|_, (_, left)| left.elapsed() < lease);
+            stale.retain(|_, tokens| {
+                tokens.retain(|(_, left)| left.elapsed() < lease);
+                !tokens.is_empty()
+            });
         }
-        stale.insert(key.to_owned(), (token, Instant::now()));
+        let tokens = stale.entry(key.to_owned()).or_default();
+        if !tokens.iter().any(|(t, _)| *t == token) {
+            tokens.push((token, Instant::now()));
+        }
     }
 
     /// Marks `flight` of `key` superseded, remembering the lease it holds.
@@ -138,7 +148,13 @@ impl Flights {
     /// The lease of `key` a superseded or dropped flight of this process still holds, if any
     /// (taken: the caller releases it).
     pub(crate) fn take_stale_lease(&self, key: &str) -> Option<String> {
-        self.stale().remove(key).map(|(token, _)| token)
+        let mut stale = self.stale();
+        let tokens = stale.get_mut(key)?;
+        let token = tokens.pop().map(|(token, _)| token);
+        if tokens.is_empty() {
+            stale.remove(key);
+        }
+        token
     }
 
     /// Joins the flight of `key`, leading it when there is none.
@@ -171,6 +187,7 @@ impl Flights {
         let flight = Arc::new(Flight {
             state: watch::Sender::new(State::Running),
             superseded: AtomicBool::new(false),
+            refresh: AtomicBool::new(false),
             lease: Mutex::new(None),
         });
         running.insert(key.to_owned(), Arc::clone(&flight));
@@ -247,9 +264,13 @@ impl Leader<'_> {
         {
             let mut stale = self.flights.stale();
             if let Some(previous) = previous
-                && stale.get(&self.key).is_some_and(|(t, _)| *t == previous)
+                && let Some(tokens) = stale.get_mut(&self.key)
             {
-                stale.remove(&self.key);
+                // Only this flight's own token: others left by earlier flights stay.
+                tokens.retain(|(t, _)| *t != previous);
+                if tokens.is_empty() {
+                    stale.remove(&self.key);
+                }
             }
         }
         if let Some(token) = token
@@ -258,6 +279,16 @@ impl Leader<'_> {
             // Superseded before the lease was recorded: the key's next flight may release it.
             self.flights.leave(&self.key, token.to_owned());
         }
+    }
+
+    /// Marks this flight a refresh of a value still served (its error is not cached).
+    pub(crate) fn refreshing(&self) {
+        self.flight.refresh.store(true, SeqCst);
+    }
+
+    /// Whether this flight is a refresh ([`refreshing`](Self::refreshing)).
+    pub(crate) fn is_refresh(&self) -> bool {
+        self.flight.refresh.load(SeqCst)
     }
 
     /// Tells the followers the computation itself begins: their `max_wait` runs from now.
@@ -291,21 +322,25 @@ impl Leader<'_> {
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            // Out of the map first: a follower woken by `Abandoned` must find no flight and lead.
-            self.flights.end(&self.key, &self.flight);
-            // Its lease stores nothing: released at once (in a task), and remembered for the
-            // key's next flight of this process in case that comes first.
+            // Its lease stores nothing: remembered for the key's next flight of this process
+            // (before the flight leaves the map, so that no next flight misses it), and released
+            // at once in a task.
             let token = self
                 .flight
                 .lease
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
-            if let Some(token) = token {
+            if let Some(token) = &token {
                 self.flights.leave(&self.key, token.clone());
-                if let Some(release) = self.flights.release.get() {
-                    release(&self.key, token);
-                }
+            }
+            // Out of the map before the word: a follower woken by `Abandoned` must find no
+            // flight and lead.
+            self.flights.end(&self.key, &self.flight);
+            if let Some(token) = token
+                && let Some(release) = self.flights.release.get()
+            {
+                release(&self.key, token);
             }
             self.flight.state.send_replace(State::Abandoned);
         }

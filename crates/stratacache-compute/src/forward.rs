@@ -27,14 +27,14 @@ impl<C: Cache> Shared<C> {
 
     /// Runs `change` on the local copies, if any (a failure there is logged, not returned: the
     /// copies are this process's own, and the change was made on the cache).
-    async fn on_local<'a, F, Fut, T>(&'a self, what: &str, change: F)
+    async fn on_local<'a, F, Fut, T>(&'a self, what: &str, keys: Option<&[&str]>, change: F)
     where
         F: FnOnce(&'a dyn Cache) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         // Before the copies go: a read that began before this change and keeps a copy after
         // it sees the bump and removes its copy (see `keep_local_copy`).
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.generations.bump(keys);
         if let Some(local) = &self.local
             && let Err(e) = change(local.as_ref()).await
         {
@@ -102,7 +102,9 @@ impl<C: Cache> Cache for ComputeCache<C> {
         self.shared.note_written(&stored);
         let result = self.shared.inner.set(key, stored, ttl).await;
         self.shared.flights.supersede(key);
-        self.shared.on_local("a write", |local| local.delete(key)).await;
+        self.shared
+            .on_local("a write", Some(&[key]), |local| local.delete(key))
+            .await;
         result
     }
 
@@ -120,7 +122,7 @@ impl<C: Cache> Cache for ComputeCache<C> {
             .for_each(|(key, _)| self.shared.flights.supersede(key));
         let keys: Vec<&str> = entries.iter().map(|(key, _)| *key).collect();
         self.shared
-            .on_local("a write", |local| local.delete_many(&keys))
+            .on_local("a write", Some(&keys), |local| local.delete_many(&keys))
             .await;
         result
     }
@@ -128,7 +130,9 @@ impl<C: Cache> Cache for ComputeCache<C> {
     async fn delete(&self, key: &str) -> Result<bool> {
         let result = self.shared.inner.delete(key).await;
         self.shared.flights.supersede(key);
-        self.shared.on_local("a delete", |local| local.delete(key)).await;
+        self.shared
+            .on_local("a delete", Some(&[key]), |local| local.delete(key))
+            .await;
         result
     }
 
@@ -136,7 +140,7 @@ impl<C: Cache> Cache for ComputeCache<C> {
         let result = self.shared.inner.delete_many(keys).await;
         keys.iter().for_each(|key| self.shared.flights.supersede(key));
         self.shared
-            .on_local("a delete", |local| local.delete_many(keys))
+            .on_local("a delete", Some(keys), |local| local.delete_many(keys))
             .await;
         result
     }
@@ -145,7 +149,7 @@ impl<C: Cache> Cache for ComputeCache<C> {
         let result = self.shared.inner.invalidate_pattern(pattern).await;
         self.shared.flights.supersede_matching(Some(&Glob::new(pattern)));
         self.shared
-            .on_local("an invalidation", |local| local.invalidate_pattern(pattern))
+            .on_local("an invalidation", None, |local| local.invalidate_pattern(pattern))
             .await;
         result
     }
@@ -153,7 +157,7 @@ impl<C: Cache> Cache for ComputeCache<C> {
     async fn clear(&self) -> Result<()> {
         let result = self.shared.inner.clear().await;
         self.shared.flights.supersede_matching(None);
-        self.shared.on_local("a clear", |local| local.clear()).await;
+        self.shared.on_local("a clear", None, |local| local.clear()).await;
         result
     }
 
@@ -164,13 +168,15 @@ impl<C: Cache> Cache for ComputeCache<C> {
                 removed.iter().for_each(|key| self.shared.flights.supersede(key));
                 let keys: Vec<&str> = removed.iter().map(String::as_str).collect();
                 self.shared
-                    .on_local("a tag removal", |local| local.delete_many(&keys))
+                    .on_local("a tag removal", Some(&keys), |local| local.delete_many(&keys))
                     .await;
             }
             // Which entries went is unknown.
             Err(_) => {
                 self.shared.flights.supersede_matching(None);
-                self.shared.on_local("a tag removal", |local| local.clear()).await;
+                self.shared
+                    .on_local("a tag removal", None, |local| local.clear())
+                    .await;
             }
         }
         result

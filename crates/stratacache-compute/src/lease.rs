@@ -188,9 +188,12 @@ impl<C: Cache> Shared<C> {
     }
 
     /// How often a process waiting for another's value asks for the lease again: a tenth of
-    /// the lease, between `poll_interval` and 50 ms.
+    /// the lease, at most 50 ms, at least `poll_interval`.
     fn lease_check(&self) -> Duration {
-        (self.config.lease / 10).clamp(self.config.poll_interval, Duration::from_millis(50))
+        // Not `clamp`: a `poll_interval` above 50 ms is valid, and wins.
+        (self.config.lease / 10)
+            .min(Duration::from_millis(50))
+            .max(self.config.poll_interval)
     }
 
     /// The wait for another process ended without its value: superseded (compute, not to be
@@ -252,6 +255,11 @@ impl<C: Cache> Shared<C> {
             let (every, until) = (self.config.lease / 3, Instant::now() + self.config.max_wait);
             while Instant::now() + every <= until {
                 tokio::time::sleep(every).await;
+                if leader.is_superseded() {
+                    // Its value will not be stored: nobody should wait for it, and the key's
+                    // next flight releases the lease (it must not be taken back here).
+                    break;
+                }
                 match self.inner.renew_lease(key, &held.0, self.config.lease).await {
                     Ok(true) => {}
                     // Not ours any more, or never seen by the cache answering (a failover to

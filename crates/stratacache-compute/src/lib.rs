@@ -8,6 +8,7 @@ mod config;
 mod flight;
 mod forward;
 mod freshness;
+mod generation;
 mod lease;
 mod refresh;
 mod stats;

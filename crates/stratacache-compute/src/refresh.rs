@@ -153,6 +153,7 @@ impl<C: Cache> Shared<C> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes>>,
     {
+        leader.refreshing();
         let lease = match self.try_lease(key, leader).await {
             Ok(held) => Some(held),
             // Another process refreshes it: nobody waits for a value there is already.

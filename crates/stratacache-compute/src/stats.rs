@@ -35,7 +35,7 @@ pub struct ComputeStats {
     /// and waited for its value instead.
     pub remote_waits: u64,
     /// Leases this process took on the cache, to compute a missing value or to refresh one
-    /// (one per computation coalesced across processes).
+    /// (also when, once taken, the value turned out to be there already).
     pub leases_acquired: u64,
     /// Leases taken after waiting for another process whose lease ran out (it died or hung) or
     /// was released without a value.
